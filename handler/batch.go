@@ -1,0 +1,72 @@
+package handler
+
+import (
+	"context"
+	"sync"
+)
+
+// Batch is the set of messages one Process call runs. Middleware reaches it
+// with BatchFrom to act on the whole batch at once: the idempotency
+// middleware claims every key of a batch in one store round trip and
+// completes them together when the batch finishes. A Batch is safe for
+// concurrent use.
+type Batch struct {
+	msgs []*Message
+
+	mu       sync.Mutex
+	values   map[any]any
+	finishes []func(ctx context.Context)
+}
+
+type batchKey struct{}
+
+// BatchFrom returns the Batch that ctx is processing, or nil when the handler
+// was called outside Process.
+func BatchFrom(ctx context.Context) *Batch {
+	b, _ := ctx.Value(batchKey{}).(*Batch)
+	return b
+}
+
+// Messages returns the batch's messages in delivery order. The slice must not
+// be modified.
+func (b *Batch) Messages() []*Message { return b.msgs }
+
+// Value returns the batch-scoped value stored under key, calling init to
+// create it on first use. Keys follow the context.WithValue conventions.
+func (b *Batch) Value(key any, init func() any) any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v, ok := b.values[key]; ok {
+		return v
+	}
+	if b.values == nil {
+		b.values = make(map[any]any)
+	}
+	v := init()
+	b.values[key] = v
+	return v
+}
+
+// OnFinish registers fn to run once every message of the batch has finished
+// or been abandoned at the deadline, before Process returns. Finishers run
+// one after another in registration order with the caller's context (which
+// outlives the handlers' context by the deadline margin). They cannot change
+// the batch's results.
+func (b *Batch) OnFinish(fn func(ctx context.Context)) {
+	b.mu.Lock()
+	b.finishes = append(b.finishes, fn)
+	b.mu.Unlock()
+}
+
+func (b *Batch) finish(ctx context.Context) {
+	b.mu.Lock()
+	fns := b.finishes
+	b.finishes = nil
+	b.mu.Unlock()
+	for _, fn := range fns {
+		func() {
+			defer func() { _ = recover() }() // a finisher bug must not lose the batch's results
+			fn(ctx)
+		}()
+	}
+}

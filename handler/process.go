@@ -1,0 +1,212 @@
+package handler
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ProcessOptions configure Process. The zero value is ready to use.
+type ProcessOptions struct {
+	// Concurrency bounds how many messages run at once.
+	// Default: 10. Values below 1 mean the default.
+	Concurrency int
+	// DeadlineMargin is the time Process keeps in hand before the context's
+	// deadline (the Lambda timeout, the ack deadline). Once less than the
+	// margin is left, no new message starts; running handlers see their
+	// context expire at deadline - margin and are abandoned at
+	// deadline - margin/2, so Process always returns before the deadline.
+	// Default: 500ms. Ignored when the context has no deadline.
+	DeadlineMargin time.Duration
+	// Unordered ignores Message.OrderingKey and runs every message
+	// independently.
+	Unordered bool
+}
+
+// DefaultConcurrency and DefaultDeadlineMargin are the ProcessOptions
+// defaults.
+const (
+	DefaultConcurrency    = 10
+	DefaultDeadlineMargin = 500 * time.Millisecond
+)
+
+// Result is the outcome of one message of a batch.
+type Result struct {
+	// Message is the message this result is for.
+	Message *Message
+	// Err is the handler's error, or one of ErrDeadline,
+	// ErrOrderingKeyFailed, ErrNilMessage, or a *PanicError.
+	Err error
+	// Outcome is Classify(Err).
+	Outcome Outcome
+	// Ran reports whether the handler was called.
+	Ran bool
+}
+
+const (
+	slotPending int32 = iota
+	slotDone
+	slotAbandoned
+)
+
+type slot struct {
+	state atomic.Int32
+	res   Result
+}
+
+// Process runs h over msgs and returns one Result per message, in the same
+// order. It never returns fewer results than messages, whatever the handler
+// does:
+//   - at most opts.Concurrency handlers run at once;
+//   - messages that share a non-empty OrderingKey run one at a time, in
+//     order; once one fails, the rest of its group is reported with
+//     ErrOrderingKeyFailed without running;
+//   - near the context's deadline no new message starts (ErrDeadline), and a
+//     handler still running when Process must return is reported as failed
+//     with ErrDeadline (its goroutine is left to finish on its own);
+//   - a panic is recovered into a *PanicError for that message alone.
+//
+// Handlers receive a context carrying the Batch (see BatchFrom). Process is
+// safe for concurrent use.
+func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptions) []Result {
+	var o ProcessOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.DeadlineMargin <= 0 {
+		o.DeadlineMargin = DefaultDeadlineMargin
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+
+	b := &Batch{msgs: msgs}
+	runCtx := context.WithValue(ctx, batchKey{}, b)
+	deadline, hasDeadline := ctx.Deadline()
+	var stopAt time.Time // when no new message may start and handlers' contexts end
+	if hasDeadline {
+		stopAt = deadline.Add(-o.DeadlineMargin)
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithDeadline(runCtx, stopAt)
+		defer cancel()
+	}
+
+	slots := make([]slot, len(msgs))
+	for i := range slots {
+		slots[i].res.Message = msgs[i]
+	}
+	groups := groupMessages(msgs, o.Unordered)
+
+	runOne := func(i int) error {
+		s := &slots[i]
+		m := msgs[i]
+		var err error
+		ran := false
+		switch {
+		case m == nil:
+			err = ErrNilMessage
+		case runCtx.Err() != nil || (hasDeadline && !time.Now().Before(stopAt)):
+			err = ErrDeadline
+		default:
+			ran = true
+			err = Safe(runCtx, h, m)
+		}
+		s.res.Err, s.res.Outcome, s.res.Ran = err, Classify(err), ran
+		s.state.CompareAndSwap(slotPending, slotDone)
+		return err
+	}
+	skip := func(i int, err error) {
+		s := &slots[i]
+		s.res.Err, s.res.Outcome = err, Classify(err)
+		s.state.CompareAndSwap(slotPending, slotDone)
+	}
+	runGroup := func(g []int32) {
+		for k, i := range g {
+			if err := runOne(int(i)); err != nil && len(g) > 1 {
+				for _, j := range g[k+1:] {
+					skip(int(j), ErrOrderingKeyFailed)
+				}
+				return
+			}
+		}
+	}
+
+	workers := min(o.Concurrency, len(groups))
+	done := make(chan struct{})
+	if workers == 1 && !hasDeadline {
+		for _, g := range groups {
+			runGroup(g)
+		}
+		close(done)
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		wg.Add(workers)
+		for w := 0; w < workers; w++ {
+			go func() {
+				defer wg.Done()
+				for {
+					gi := int(next.Add(1) - 1)
+					if gi >= len(groups) {
+						return
+					}
+					runGroup(groups[gi])
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(done) }()
+	}
+
+	if hasDeadline {
+		abandonAt := deadline.Add(-o.DeadlineMargin / 2)
+		t := time.NewTimer(time.Until(abandonAt))
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	} else {
+		<-done
+	}
+
+	out := make([]Result, len(msgs))
+	for i := range slots {
+		s := &slots[i]
+		if s.state.CompareAndSwap(slotPending, slotAbandoned) {
+			out[i] = Result{Message: msgs[i], Err: ErrDeadline, Outcome: Retry}
+			continue
+		}
+		out[i] = s.res
+	}
+	b.finish(ctx)
+	return out
+}
+
+// groupMessages splits msgs into units of work: one per message without an
+// ordering key, one per distinct ordering key (in first-seen order).
+func groupMessages(msgs []*Message, unordered bool) [][]int32 {
+	groups := make([][]int32, 0, len(msgs))
+	flat := make([]int32, len(msgs)) // backing store for single-message groups
+	var byKey map[string]int
+	for i, m := range msgs {
+		if unordered || m == nil || m.OrderingKey == "" {
+			flat[i] = int32(i)
+			groups = append(groups, flat[i:i+1:i+1])
+			continue
+		}
+		if byKey == nil {
+			byKey = make(map[string]int)
+		}
+		if gi, ok := byKey[m.OrderingKey]; ok {
+			groups[gi] = append(groups[gi], int32(i))
+			continue
+		}
+		byKey[m.OrderingKey] = len(groups)
+		groups = append(groups, []int32{int32(i)})
+	}
+	return groups
+}
