@@ -1,0 +1,7 @@
+module github.com/eventfn/eventfn/examples/orders
+
+go 1.26.8
+
+require github.com/eventfn/eventfn v0.0.0
+
+replace github.com/eventfn/eventfn => ../..

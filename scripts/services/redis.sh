@@ -1,0 +1,10 @@
+# Redis: Debian's redis-server on a free loopback port. Exports EVENTFN_REDIS_URL.
+if ! command -v redis-server >/dev/null; then
+	log "installing redis-server"
+	apt_install redis-server redis-tools
+fi
+REDIS_PORT=$(free_port)
+start_bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --protected-mode yes
+wait_port 127.0.0.1 "$REDIS_PORT" 20 redis
+export EVENTFN_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export EVENTFN_REDIS_PORT=$REDIS_PORT
