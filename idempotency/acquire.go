@@ -1,0 +1,90 @@
+package idempotency
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// finishTimeout bounds Complete and Release, which run on a context detached
+// from the handler's cancellation: a handler that finished right at its
+// deadline must still be able to record its outcome.
+const finishTimeout = 5 * time.Second
+
+// acquire returns a claim for req, polling for up to wait while another
+// delivery holds the key under a live lease. first, when not nil, is a claim
+// already made (by a batch claim). The returned claim is Acquired, or holds
+// the blocking record: COMPLETED, or IN_PROGRESS once wait has run out, or
+// one with a different fingerprint.
+func acquire(ctx context.Context, store Store, req ClaimRequest, first *Claim, wait time.Duration) (Claim, error) {
+	var c Claim
+	var err error
+	if first != nil {
+		c = *first
+	} else if c, err = store.Claim(ctx, req); err != nil {
+		return c, err
+	}
+	until := time.Now().Add(wait)
+	poll := 20 * time.Millisecond
+	for {
+		if c.Acquired || c.Existing.Status == StatusCompleted || mismatch(req.Fingerprint, c.Existing.Fingerprint) {
+			return c, nil
+		}
+		left := time.Until(until)
+		if left <= 0 {
+			return c, nil
+		}
+		t := time.NewTimer(min(poll, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return c, ctx.Err()
+		case <-t.C:
+		}
+		poll = min(poll*2, 500*time.Millisecond)
+		if c, err = store.Claim(ctx, req); err != nil {
+			return c, err
+		}
+	}
+}
+
+func mismatch(want, have string) bool { return want != "" && have != "" && want != have }
+
+// blocked turns a claim that was not acquired into the error a delivery
+// returns: nil for a COMPLETED duplicate, a permanent ErrPayloadMismatch, or
+// a retryable ErrInProgress that asks to come back when the lease ends.
+func blocked(c Claim, fp, what string) error {
+	ex := c.Existing
+	if mismatch(fp, ex.Fingerprint) {
+		return handler.Permanent(fmt.Errorf("%w: %s (stored fingerprint %.12s, this payload %.12s)", ErrPayloadMismatch, what, ex.Fingerprint, fp))
+	}
+	if ex.Status == StatusCompleted {
+		return nil
+	}
+	err := fmt.Errorf("%w: %s", ErrInProgress, what)
+	if !ex.LeaseExpiry.IsZero() {
+		if d := time.Until(ex.LeaseExpiry); d > 0 {
+			return handler.RetryAfter(d, err)
+		}
+	}
+	return err
+}
+
+// detached returns a context for store calls that follow a handler run.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,123 @@
+package idempotency
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// batchState is one middleware's view of one handler.Batch: every key of the
+// batch claimed in one BatchStore call, and finished in one more.
+type batchState struct {
+	once  sync.Once
+	byKey map[string]*keyRun
+	runs  []*keyRun
+}
+
+func (g *guard) batchState(ctx context.Context, b *handler.Batch) *batchState {
+	st := b.Value(g, func() any { return &batchState{} }).(*batchState)
+	st.once.Do(func() { g.claimBatch(ctx, b, st) })
+	return st
+}
+
+// claimBatch claims the keys of every message in b that has a key and is
+// not known to be completed, once per distinct key.
+func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState) {
+	msgs := b.Messages()
+	st.byKey = make(map[string]*keyRun, len(msgs))
+	reqs := make([]ClaimRequest, 0, len(msgs))
+	lease := g.lease(ctx)
+	for _, m := range msgs {
+		if m == nil {
+			continue
+		}
+		key, err := g.keyOf(m)
+		if err != nil {
+			continue
+		}
+		if _, ok := st.byKey[key]; ok {
+			continue
+		}
+		if _, ok := g.cache.get(key, time.Now()); ok {
+			continue
+		}
+		kr := &keyRun{key: key, fp: g.o.Fingerprint(m), msg: m, done: make(chan struct{})}
+		st.byKey[key] = kr
+		st.runs = append(st.runs, kr)
+		reqs = append(reqs, ClaimRequest{Key: key, Fingerprint: kr.fp, Lease: lease})
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	claims, errs := g.batch.ClaimBatch(ctx, reqs)
+	for i, kr := range st.runs {
+		switch {
+		case i < len(errs) && errs[i] != nil:
+			kr.claimErr = errs[i]
+		case i < len(claims):
+			kr.claim = claims[i]
+		default:
+			kr.claimErr = fmt.Errorf("%w: batch claim returned %d answers for %d keys", ErrStore, len(claims), len(reqs))
+		}
+	}
+	b.OnFinish(func(ctx context.Context) { g.flush(ctx, st) })
+}
+
+// handleInBatch runs m under the batch's shared keyRun for its key: the
+// first message of the key to arrive runs the handler, later ones with the
+// same key follow its outcome without a redelivery round.
+func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Message, fp string) error {
+	kr.mu.Lock()
+	switch {
+	case kr.flushed && !kr.started:
+		// The batch already finished and released this claim; claim afresh.
+		kr.mu.Unlock()
+		fresh := &keyRun{key: kr.key, fp: fp, msg: m, started: true, done: make(chan struct{})}
+		fresh.claim, fresh.claimErr = g.store.Claim(ctx, ClaimRequest{Key: kr.key, Fingerprint: fp, Lease: g.lease(ctx)})
+		return g.run(ctx, fresh, m, false)
+	case mismatch(kr.fp, fp):
+		// The batch claimed the key for another message's payload.
+		other := kr.msg.ID
+		kr.mu.Unlock()
+		g.event(ctx, EventPayloadMismatch, m)
+		return handler.Permanent(fmt.Errorf("%w: message %s has the key of message %s in this batch with another payload", ErrPayloadMismatch, m.ID, other))
+	case !kr.started:
+		kr.started = true
+		kr.msg = m
+		kr.mu.Unlock()
+		return g.run(ctx, kr, m, true)
+	}
+	kr.mu.Unlock()
+	select {
+	case <-kr.done:
+	case <-ctx.Done():
+		return fmt.Errorf("idempotency: message %s waited for message %s with the same key in this batch: %w", m.ID, kr.msg.ID, ctx.Err())
+	}
+	if kr.err != nil {
+		return fmt.Errorf("idempotency: message %s has the key of message %s in this batch, which failed: %w", m.ID, kr.msg.ID, kr.err)
+	}
+	g.event(ctx, EventDuplicate, m)
+	return nil
+}
+
+// flush finishes the batch's claims: completes the successful runs and
+// releases failed ones and those that never ran. Runs still going (abandoned
+// at the deadline) finish themselves when they end.
+func (g *guard) flush(ctx context.Context, st *batchState) {
+	var todo []*keyRun
+	for _, kr := range st.runs {
+		kr.mu.Lock()
+		already := kr.flushed
+		kr.flushed = true
+		if !already && kr.claimErr == nil && kr.claim.Acquired && (!kr.started || kr.finished) {
+			todo = append(todo, kr)
+		}
+		kr.mu.Unlock()
+	}
+	if len(todo) > 0 {
+		g.finish(ctx, todo)
+	}
+}

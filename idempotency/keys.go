@@ -1,0 +1,98 @@
+package idempotency
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// KeyFunc derives the raw idempotency key of a message. It returns an error
+// (wrapped by the middleware with ErrNoKey) when the message has none.
+type KeyFunc func(m *handler.Message) (string, error)
+
+// FromMessageID keys messages on Message.ID, which every adapter keeps stable
+// across redeliveries. It is the default.
+func FromMessageID() KeyFunc {
+	return func(m *handler.Message) (string, error) {
+		if m.ID == "" {
+			return "", errors.New("message has no ID")
+		}
+		return m.ID, nil
+	}
+}
+
+// FromAttribute keys messages on the attribute name, for producers that set
+// their own idempotency key.
+func FromAttribute(name string) KeyFunc {
+	return func(m *handler.Message) (string, error) {
+		v, ok := m.Attributes[name]
+		if !ok || v == "" {
+			return "", fmt.Errorf("attribute %q is missing or empty", name)
+		}
+		return v, nil
+	}
+}
+
+// FromJSONField keys messages on a field of their JSON body, named by a
+// dot-separated path such as "order.id". Strings are used as they are;
+// numbers and booleans by their JSON text. Use it when a producer may publish
+// one business event twice under two message IDs.
+func FromJSONField(path string) KeyFunc {
+	parts := strings.Split(path, ".")
+	return func(m *handler.Message) (string, error) {
+		var cur any
+		dec := json.NewDecoder(bytes.NewReader(m.Body))
+		dec.UseNumber()
+		if err := dec.Decode(&cur); err != nil {
+			return "", fmt.Errorf("body is not JSON: %w", err)
+		}
+		for _, p := range parts {
+			obj, ok := cur.(map[string]any)
+			if !ok {
+				return "", fmt.Errorf("field %q: %q is not inside an object", path, p)
+			}
+			if cur, ok = obj[p]; !ok {
+				return "", fmt.Errorf("field %q is missing", path)
+			}
+		}
+		switch v := cur.(type) {
+		case string:
+			if v == "" {
+				return "", fmt.Errorf("field %q is empty", path)
+			}
+			return v, nil
+		case json.Number:
+			return v.String(), nil
+		case bool:
+			return fmt.Sprint(v), nil
+		default:
+			return "", fmt.Errorf("field %q is not a string, number or boolean", path)
+		}
+	}
+}
+
+// HashKey returns the portable store key for a raw key in a scope: the
+// lowercase hex SHA-256 of "eventfn-idem-v1\x00" + scope + "\x00" + raw.
+// It is 64 bytes long whatever the raw key's length or encoding.
+func HashKey(scope, raw string) string {
+	h := sha256.New()
+	h.Write([]byte("eventfn-idem-v1\x00"))
+	h.Write([]byte(scope))
+	h.Write([]byte{0})
+	h.Write([]byte(raw))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// BodyFingerprint is the default payload fingerprint: the hex SHA-256 of the
+// body.
+func BodyFingerprint(m *handler.Message) string {
+	sum := sha256.Sum256(m.Body)
+	return hex.EncodeToString(sum[:])
+}

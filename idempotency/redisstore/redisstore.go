@@ -1,0 +1,352 @@
+// Package redisstore is an idempotency.Store on Redis (github.com/redis/go-redis/v9),
+// for a single node, a replicated setup or Redis Cluster.
+//
+// # Records
+//
+// One string key per record, "<prefix><key>", so every operation touches a
+// single key and works under Redis Cluster's slot rules. A claim is one plain
+// command, SET key rec NX PX lease GET (Redis 7): it writes the IN_PROGRESS
+// record if the key is absent and returns the existing record otherwise, and
+// the server's own expiry frees a crashed claim when the lease runs out, on
+// the server's clock. Complete and Release compare the claim's token in a
+// small Lua script (EVALSHA), because only a script can compare and write
+// atomically. Batches are pipelined: a batch of claims costs one round trip,
+// and so does a batch of completions.
+//
+// # URLs
+//
+// Open takes the standard redis:// and rediss:// (TLS) URLs, with AUTH from
+// the user info: rediss://user:password@host:6380/0. OpenCluster takes a
+// cluster URL, redis://host1:6379?addr=host2:6379&addr=host3:6379.
+//
+// Requires Redis 7.0 or later (SET ... NX GET).
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventfn/eventfn/idempotency"
+)
+
+var _ idempotency.BatchStore = (*Store)(nil)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "eventfn:idem:"
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Prefix is prepended to every key. Default: "eventfn:idem:".
+	Prefix string
+}
+
+// Store is an idempotency.Store backed by Redis. It is safe for concurrent
+// use.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store that uses c, which may be a *redis.Client, a
+// *redis.ClusterClient or a *redis.Ring.
+func New(c redis.UniversalClient, opts *Options) *Store {
+	s := &Store{c: c, prefix: DefaultPrefix}
+	if opts != nil && opts.Prefix != "" {
+		s.prefix = opts.Prefix
+	}
+	return s
+}
+
+// Open parses a redis:// or rediss:// URL and returns a Store on a new
+// client. Connections are made lazily, on first use.
+func Open(url string, opts *Options) (*Store, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	return New(redis.NewClient(o), opts), nil
+}
+
+// OpenCluster parses a Redis Cluster URL and returns a Store on a new
+// cluster client.
+func OpenCluster(url string, opts *Options) (*Store, error) {
+	o, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	return New(redis.NewClusterClient(o), opts), nil
+}
+
+// Client returns the underlying client.
+func (s *Store) Client() redis.UniversalClient { return s.c }
+
+// Close closes the underlying client.
+func (s *Store) Close() error { return s.c.Close() }
+
+// Record encoding, designed so the Lua scripts can check the token with one
+// prefix comparison and complete a record without parsing it:
+//
+//	IN_PROGRESS: "P" token(32) leaseUntilMs(13 digits) fingerprint
+//	COMPLETED:   "C" token(32) leaseUntilMs(13) expiresMs(13) len(fingerprint)(8 digits) fingerprint result
+const (
+	tokenLen = 32
+	msLen    = 13
+	hdrLen   = 1 + tokenLen + msLen // 46
+	fpLenLen = 8
+)
+
+func ms(t time.Time) string { return fmt.Sprintf("%0*d", msLen, t.UnixMilli()) }
+
+func encodeClaim(token, fp string, leaseUntil time.Time) string {
+	return "P" + token + ms(leaseUntil) + fp
+}
+
+func decode(key, v string) (idempotency.Record, error) {
+	bad := func(why string) (idempotency.Record, error) {
+		return idempotency.Record{}, fmt.Errorf("%w: redisstore: key %.80q holds a record that does not decode (%s)", idempotency.ErrStore, key, why)
+	}
+	if len(v) < hdrLen {
+		return bad("too short")
+	}
+	lease, err := strconv.ParseInt(v[1+tokenLen:hdrLen], 10, 64)
+	if err != nil {
+		return bad("lease")
+	}
+	r := idempotency.Record{Key: key, Token: v[1 : 1+tokenLen]}
+	switch v[0] {
+	case 'P':
+		r.Status = idempotency.StatusInProgress
+		r.LeaseExpiry = time.UnixMilli(lease)
+		r.Fingerprint = v[hdrLen:]
+	case 'C':
+		r.Status = idempotency.StatusCompleted
+		rest := v[hdrLen:]
+		if len(rest) < msLen+fpLenLen {
+			return bad("completed header")
+		}
+		exp, err1 := strconv.ParseInt(rest[:msLen], 10, 64)
+		n, err2 := strconv.Atoi(rest[msLen : msLen+fpLenLen])
+		rest = rest[msLen+fpLenLen:]
+		if err1 != nil || err2 != nil || n < 0 || n > len(rest) {
+			return bad("completed fields")
+		}
+		r.Expiry = time.UnixMilli(exp)
+		r.Fingerprint = rest[:n]
+		r.Result = []byte(rest[n:])
+	default:
+		return bad("status")
+	}
+	return r, nil
+}
+
+// KEYS[1] key; ARGV[1] "P"..token; ARGV[2] expiresMs; ARGV[3] result; ARGV[4] ttl ms.
+// Returns 1 done, 0 no record, -1 held by another claim or completed.
+var completeScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if string.sub(cur, 1, 33) ~= ARGV[1] then return -1 end
+local fp = string.sub(cur, 47)
+redis.call('SET', KEYS[1], 'C' .. string.sub(cur, 2, 46) .. ARGV[2] .. string.format('%08d', #fp) .. fp .. ARGV[3], 'PX', ARGV[4])
+return 1
+`)
+
+// KEYS[1] key; ARGV[1] "P"..token. Returns 1 deleted, 0 no record, -1 held by another claim.
+var releaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if string.sub(cur, 1, 33) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+func storeErr(op string, err error) error {
+	return fmt.Errorf("%w: redisstore: %s: %w", idempotency.ErrStore, op, err)
+}
+
+func (s *Store) claimCmd(ctx context.Context, c redis.Cmdable, req idempotency.ClaimRequest, token string, now time.Time) *redis.StatusCmd {
+	return c.SetArgs(ctx, s.prefix+req.Key, encodeClaim(token, req.Fingerprint, now.Add(req.Lease)),
+		redis.SetArgs{Mode: "NX", TTL: req.Lease, Get: true})
+}
+
+func claimResult(req idempotency.ClaimRequest, token string, cmd *redis.StatusCmd) (idempotency.Claim, error) {
+	v, err := cmd.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return idempotency.Claim{Acquired: true, Token: token}, nil
+	case err != nil:
+		return idempotency.Claim{}, storeErr("claim", err)
+	}
+	rec, err := decode(req.Key, v)
+	if err != nil {
+		return idempotency.Claim{}, err
+	}
+	rec.Token = ""
+	return idempotency.Claim{Existing: rec}, nil
+}
+
+func checkLease(req idempotency.ClaimRequest) error {
+	if req.Lease < time.Millisecond {
+		return fmt.Errorf("%w: redisstore: lease must be at least 1ms, got %s", idempotency.ErrStore, req.Lease)
+	}
+	return nil
+}
+
+// Claim implements idempotency.Store with one SET NX PX GET.
+func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempotency.Claim, error) {
+	if err := checkLease(req); err != nil {
+		return idempotency.Claim{}, err
+	}
+	token := idempotency.NewToken()
+	return claimResult(req, token, s.claimCmd(ctx, s.c, req, token, time.Now()))
+}
+
+func scriptResult(key, op string, n int64, err error) error {
+	switch {
+	case err != nil:
+		return storeErr(op, err)
+	case n == 1:
+		return nil
+	case n == 0:
+		return fmt.Errorf("%w: redisstore: %s: key %.80q has no record", idempotency.ErrLeaseLost, op, key)
+	default:
+		return fmt.Errorf("%w: redisstore: %s: key %.80q is held by another claim", idempotency.ErrLeaseLost, op, key)
+	}
+}
+
+func validToken(token string) bool { return len(token) == tokenLen }
+
+func completeArgs(token string, result []byte, ttl time.Duration) []any {
+	if ttl < time.Millisecond {
+		ttl = time.Millisecond
+	}
+	return []any{"P" + token, ms(time.Now().Add(ttl)), result, ttl.Milliseconds()}
+}
+
+// Complete implements idempotency.Store.
+func (s *Store) Complete(ctx context.Context, key, token string, result []byte, ttl time.Duration) error {
+	if !validToken(token) {
+		return scriptResult(key, "complete", -1, nil)
+	}
+	n, err := completeScript.Run(ctx, s.c, []string{s.prefix + key}, completeArgs(token, result, ttl)...).Int64()
+	return scriptResult(key, "complete", n, err)
+}
+
+// Release implements idempotency.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	if !validToken(token) {
+		return scriptResult(key, "release", -1, nil)
+	}
+	n, err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, "P"+token).Int64()
+	return scriptResult(key, "release", n, err)
+}
+
+// Get implements idempotency.Store.
+func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, error) {
+	v, err := s.c.Get(ctx, s.prefix+key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return idempotency.Record{}, fmt.Errorf("%w: redisstore: key %.80q", idempotency.ErrNotFound, key)
+	case err != nil:
+		return idempotency.Record{}, storeErr("get", err)
+	}
+	rec, err := decode(key, v)
+	rec.Token = ""
+	return rec, err
+}
+
+// ClaimBatch implements idempotency.BatchStore with one pipelined round trip.
+func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest) ([]idempotency.Claim, []error) {
+	claims := make([]idempotency.Claim, len(reqs))
+	errs := make([]error, len(reqs))
+	cmds := make([]*redis.StatusCmd, len(reqs))
+	tokens := make([]string, len(reqs))
+	now := time.Now()
+	pipe := s.c.Pipeline()
+	for i, req := range reqs {
+		if errs[i] = checkLease(req); errs[i] != nil {
+			continue
+		}
+		tokens[i] = idempotency.NewToken()
+		cmds[i] = s.claimCmd(ctx, pipe, req, tokens[i], now)
+	}
+	if pipe.Len() > 0 {
+		_, _ = pipe.Exec(ctx) // per-command errors are read below
+	}
+	for i, cmd := range cmds {
+		if cmd != nil {
+			claims[i], errs[i] = claimResult(reqs[i], tokens[i], cmd)
+		}
+	}
+	return claims, errs
+}
+
+// runScripts pipelines one EVALSHA per item, falling back to EVAL for the
+// items whose script the server did not have cached.
+func (s *Store) runScripts(ctx context.Context, sc *redis.Script, op string, keys []string, args [][]any) []error {
+	errs := make([]error, len(keys))
+	cmds := make([]*redis.Cmd, len(keys))
+	pipe := s.c.Pipeline()
+	for i := range keys {
+		if args[i] == nil {
+			errs[i] = scriptResult(keys[i], op, -1, nil)
+			continue
+		}
+		cmds[i] = sc.EvalSha(ctx, pipe, []string{s.prefix + keys[i]}, args[i]...)
+	}
+	if pipe.Len() == 0 {
+		return errs
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []int
+	for i, cmd := range cmds {
+		if cmd != nil && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe := s.c.Pipeline()
+		for _, i := range retry {
+			cmds[i] = sc.Eval(ctx, pipe, []string{s.prefix + keys[i]}, args[i]...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for i, cmd := range cmds {
+		if cmd != nil {
+			n, err := cmd.Int64()
+			errs[i] = scriptResult(keys[i], op, n, err)
+		}
+	}
+	return errs
+}
+
+// CompleteBatch implements idempotency.BatchStore with one pipelined round
+// trip (two the first time a server sees the script).
+func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
+	keys := make([]string, len(items))
+	args := make([][]any, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+		if validToken(it.Token) {
+			args[i] = completeArgs(it.Token, it.Result, it.TTL)
+		}
+	}
+	return s.runScripts(ctx, completeScript, "complete", keys, args)
+}
+
+// ReleaseBatch implements idempotency.BatchStore with one pipelined round trip.
+func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) []error {
+	keys := make([]string, len(items))
+	args := make([][]any, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+		if validToken(it.Token) {
+			args[i] = []any{"P" + it.Token}
+		}
+	}
+	return s.runScripts(ctx, releaseScript, "release", keys, args)
+}

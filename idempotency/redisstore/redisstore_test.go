@@ -1,0 +1,150 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/idempotency"
+	"github.com/eventfn/eventfn/idempotency/redisstore"
+	"github.com/eventfn/eventfn/idempotency/storetest"
+	"github.com/eventfn/eventfn/internal/testenv"
+)
+
+func newStore(t testing.TB) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(testenv.Redis(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) idempotency.Store { return newStore(t) },
+		Unreachable: func(t *testing.T) idempotency.Store {
+			port := testenv.FreePort(t) // nothing listens there
+			s, err := redisstore.Open(fmt.Sprintf("redis://127.0.0.1:%d/0?dial_timeout=1s&max_retries=-1", port), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	})
+}
+
+func TestOpenRejectsBadURLs(t *testing.T) {
+	for _, u := range []string{"http://localhost:6379", "redis://host:notaport", "::"} {
+		if _, err := redisstore.Open(u, nil); err == nil {
+			t.Errorf("Open(%q) succeeded", u)
+		}
+	}
+}
+
+// roundTrips counts network round trips: one per command sent alone, one per
+// pipeline.
+type roundTrips struct{ n atomic.Int32 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+func batchOf(prefix string, n int) []*handler.Message {
+	msgs := make([]*handler.Message, n)
+	for i := range msgs {
+		msgs[i] = &handler.Message{ID: fmt.Sprintf("%s-%d", prefix, i), Body: []byte(`{"n":1}`), DeliveryAttempt: 1}
+	}
+	return msgs
+}
+
+func TestBatchRoundTrips(t *testing.T) {
+	s := newStore(t)
+	hook := &roundTrips{}
+	s.Client().AddHook(hook)
+	var runs atomic.Int32
+	h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name() + time.Now().String(), CacheSize: -1})(
+		handler.HandlerFunc(func(context.Context, *handler.Message) error { runs.Add(1); return nil }))
+	ctx := context.Background()
+
+	// Warm the connection and the server's script cache, as any running
+	// function has.
+	handler.Process(ctx, h, batchOf("warm", 2), nil)
+	hook.n.Store(0)
+	runs.Store(0)
+
+	msgs := batchOf("new", 10)
+	for _, r := range handler.Process(ctx, h, msgs, nil) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	t.Logf("10 new messages: %d round trips", hook.n.Load())
+	if got := hook.n.Load(); got > 2 {
+		t.Errorf("claiming and completing 10 new messages took %d round trips, want at most 2", got)
+	}
+	if runs.Load() != 10 {
+		t.Fatalf("handler ran %d times, want 10", runs.Load())
+	}
+
+	hook.n.Store(0)
+	for _, r := range handler.Process(ctx, h, msgs, nil) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	t.Logf("10 duplicates: %d round trips", hook.n.Load())
+	if got := hook.n.Load(); got > 1 {
+		t.Errorf("a batch of 10 duplicates took %d round trips, want at most 1", got)
+	}
+	if runs.Load() != 10 {
+		t.Fatalf("duplicates ran the handler: %d runs", runs.Load())
+	}
+}
+
+// A store that stops answering (a paused server) makes every message of the
+// batch fail with a wrapped store error: none is acked unprocessed.
+func TestStoreTimeoutFailsEveryMessage(t *testing.T) {
+	// A listener that accepts connections and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	s, err := redisstore.Open("redis://"+l.Addr().String()+"/0?read_timeout=200ms&write_timeout=200ms&max_retries=-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ran atomic.Bool
+	h := idempotency.Middleware(s, nil)(handler.HandlerFunc(func(context.Context, *handler.Message) error { ran.Store(true); return nil }))
+	for _, r := range handler.Process(context.Background(), h, batchOf("timeout", 5), nil) {
+		if r.Outcome != handler.Retry {
+			t.Errorf("message %s: outcome %v, want retry", r.Message.ID, r.Outcome)
+		}
+	}
+	if ran.Load() {
+		t.Error("handler ran although the store timed out")
+	}
+}
