@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +110,9 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		switch {
 		case m == nil:
 			err = ErrNilMessage
-		case runCtx.Err() != nil || (hasDeadline && !time.Now().Before(stopAt)):
+		case runCtx.Err() != nil:
+			err = fmt.Errorf("%w: %w", ErrDeadline, context.Cause(runCtx))
+		case hasDeadline && !time.Now().Before(stopAt):
 			err = ErrDeadline
 		default:
 			ran = true

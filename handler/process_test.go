@@ -1,0 +1,251 @@
+package handler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+func msgs(n int) []*handler.Message {
+	out := make([]*handler.Message, n)
+	for i := range out {
+		out[i] = &handler.Message{ID: fmt.Sprint(i), Body: []byte("{}")}
+	}
+	return out
+}
+
+func TestProcessReturnsOneResultPerMessageInOrder(t *testing.T) {
+	batch := msgs(6)
+	batch[2] = nil
+	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+		switch m.ID {
+		case "1":
+			return errors.New("transient")
+		case "3":
+			return handler.Permanent(errors.New("bad"))
+		case "4":
+			panic("boom")
+		case "5":
+			panic(nil)
+		}
+		return nil
+	})
+	res := handler.Process(context.Background(), h, batch, nil)
+	want := []handler.Outcome{handler.Ack, handler.Retry, handler.Retry, handler.Reject, handler.Retry, handler.Retry}
+	if len(res) != len(batch) {
+		t.Fatalf("%d results for %d messages", len(res), len(batch))
+	}
+	for i, r := range res {
+		if r.Outcome != want[i] || r.Message != batch[i] {
+			t.Errorf("result %d: outcome %v (%v), want %v", i, r.Outcome, r.Err, want[i])
+		}
+	}
+	if !errors.Is(res[2].Err, handler.ErrNilMessage) || res[2].Ran {
+		t.Errorf("nil message: %+v", res[2])
+	}
+	var pe *handler.PanicError
+	if !errors.As(res[4].Err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
+		t.Errorf("panic result: %v", res[4].Err)
+	}
+	if !errors.As(res[5].Err, &pe) {
+		t.Errorf("panic(nil) result: %v", res[5].Err)
+	}
+	if handler.Process(context.Background(), h, nil, nil) != nil {
+		t.Error("empty batch returned results")
+	}
+}
+
+func TestProcessBoundsConcurrency(t *testing.T) {
+	for _, limit := range []int{1, 3, 10} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			var cur, peak atomic.Int32
+			h := handler.HandlerFunc(func(context.Context, *handler.Message) error {
+				n := cur.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+				cur.Add(-1)
+				return nil
+			})
+			handler.Process(context.Background(), h, msgs(40), &handler.ProcessOptions{Concurrency: limit})
+			if p := peak.Load(); p > int32(limit) || p < 1 {
+				t.Fatalf("peak concurrency %d, limit %d", p, limit)
+			}
+		})
+	}
+}
+
+func TestProcessOrderingKeys(t *testing.T) {
+	batch := msgs(9)
+	keys := []string{"a", "b", "a", "", "a", "b", "a", "b", ""}
+	for i, k := range keys {
+		batch[i].OrderingKey = k
+	}
+	var mu sync.Mutex
+	var seen []string
+	var running sync.Map
+	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+		if m.OrderingKey != "" {
+			if _, busy := running.LoadOrStore(m.OrderingKey, true); busy {
+				t.Errorf("two messages of group %q ran at once", m.OrderingKey)
+			}
+			defer running.Delete(m.OrderingKey)
+		}
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		seen = append(seen, m.ID)
+		mu.Unlock()
+		if m.ID == "2" { // second message of group a fails
+			return errors.New("fail")
+		}
+		return nil
+	})
+	res := handler.Process(context.Background(), h, batch, &handler.ProcessOptions{Concurrency: 4})
+	for _, i := range []int{4, 6} {
+		if !errors.Is(res[i].Err, handler.ErrOrderingKeyFailed) || res[i].Ran || res[i].Outcome != handler.Retry {
+			t.Errorf("message %d after the failure in its group: %+v", i, res[i])
+		}
+	}
+	for _, i := range []int{0, 1, 3, 5, 7, 8} {
+		if res[i].Err != nil {
+			t.Errorf("message %d: %v", i, res[i].Err)
+		}
+	}
+	order := map[string]int{}
+	for i, id := range seen {
+		order[id] = i
+	}
+	if order["0"] > order["2"] || order["1"] > order["5"] || order["5"] > order["7"] {
+		t.Errorf("group order broken: %v", seen)
+	}
+	if _, ok := order["4"]; ok {
+		t.Errorf("message 4 ran after its group failed: %v", seen)
+	}
+
+	// Unordered ignores the keys.
+	plain := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+		if m.ID == "2" {
+			return errors.New("fail")
+		}
+		return nil
+	})
+	res = handler.Process(context.Background(), plain, batch, &handler.ProcessOptions{Unordered: true})
+	if res[4].Err != nil {
+		t.Errorf("unordered: message 4 = %v", res[4].Err)
+	}
+}
+
+func TestProcessDeadlineMargin(t *testing.T) {
+	const margin = time.Second
+	deadline := time.Now().Add(2 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	release := make(chan struct{})
+	defer close(release)
+	var started atomic.Int32
+	h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+		started.Add(1)
+		switch m.ID {
+		case "0": // honours its context
+			<-ctx.Done()
+			return ctx.Err()
+		case "1": // ignores it and blocks past the deadline
+			<-release
+		}
+		return nil
+	})
+	res := handler.Process(ctx, h, msgs(6), &handler.ProcessOptions{Concurrency: 2, DeadlineMargin: margin})
+	if time.Now().After(deadline) {
+		t.Fatalf("Process returned after the deadline")
+	}
+	if started.Load() != 2 {
+		t.Errorf("%d handlers started, want 2 (the rest had to wait past the margin)", started.Load())
+	}
+	if res[0].Outcome != handler.Retry || !res[0].Ran {
+		t.Errorf("message 0: %+v", res[0])
+	}
+	if !errors.Is(res[1].Err, handler.ErrDeadline) {
+		t.Errorf("blocked message 1: %v, want ErrDeadline", res[1].Err)
+	}
+	for _, r := range res[2:] {
+		if !errors.Is(r.Err, handler.ErrDeadline) || r.Ran || r.Outcome != handler.Retry {
+			t.Errorf("unstarted message %s: %+v", r.Message.ID, r)
+		}
+	}
+}
+
+func TestProcessCancelledContextStartsNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var ran atomic.Bool
+	res := handler.Process(ctx, handler.HandlerFunc(func(context.Context, *handler.Message) error { ran.Store(true); return nil }), msgs(3), nil)
+	for _, r := range res {
+		if !errors.Is(r.Err, handler.ErrDeadline) || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("%s: %v", r.Message.ID, r.Err)
+		}
+	}
+	if ran.Load() {
+		t.Error("a handler ran under a cancelled context")
+	}
+}
+
+func TestProcessBatchIsVisibleAndFinishersRun(t *testing.T) {
+	batch := msgs(5)
+	var sizes sync.Map
+	var finished atomic.Int32
+	var once sync.Once
+	h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+		b := handler.BatchFrom(ctx)
+		sizes.Store(m.ID, len(b.Messages()))
+		v := b.Value("k", func() any { return new(atomic.Int32) }).(*atomic.Int32)
+		v.Add(1)
+		once.Do(func() { b.OnFinish(func(context.Context) { finished.Store(v.Load()) }) })
+		return nil
+	})
+	handler.Process(context.Background(), h, batch, nil)
+	sizes.Range(func(k, v any) bool {
+		if v.(int) != 5 {
+			t.Errorf("message %v saw a batch of %d", k, v)
+		}
+		return true
+	})
+	if finished.Load() != 5 {
+		t.Errorf("finisher saw %d messages done, want 5", finished.Load())
+	}
+	if handler.BatchFrom(context.Background()) != nil {
+		t.Error("BatchFrom outside Process is not nil")
+	}
+}
+
+func BenchmarkProcess(b *testing.B) {
+	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	for _, n := range []int{1, 10, 100, 1000} {
+		for _, withDeadline := range []bool{false, true} {
+			b.Run(fmt.Sprintf("batch=%d/deadline=%v", n, withDeadline), func(b *testing.B) {
+				batch := msgs(n)
+				ctx := context.Background()
+				if withDeadline {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, time.Hour)
+					defer cancel()
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					handler.Process(ctx, noop, batch, nil)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+			})
+		}
+	}
+}
