@@ -31,10 +31,11 @@
 // DescribeTable, DescribeTimeToLive and UpdateTimeToLive).
 //
 // An item holds (default attribute names, see Options): pk, the key;
-// status, IN_PROGRESS or COMPLETED; token, the fencing token; fingerprint;
-// result (binary, completed records of idempotency.Do); expiry_ms, when the
-// lease (IN_PROGRESS) or the record (COMPLETED) ends, in epoch milliseconds;
-// and expiry, the same in epoch seconds rounded up, for DynamoDB TTL.
+// status, IN_PROGRESS or COMPLETED; token, the fencing token; fingerprint
+// (a string, or binary when it is not valid UTF-8); result (binary, the
+// stored result of idempotency.Do); expiry_ms, when the lease (IN_PROGRESS)
+// or the record (COMPLETED) ends, in epoch milliseconds; and expiry, the
+// same in epoch seconds rounded up, for DynamoDB TTL.
 //
 // Keys that DynamoDB cannot store as they are (empty, longer than 2048
 // bytes, not valid UTF-8) are stored as "#sha256:" and the hex SHA-256 of

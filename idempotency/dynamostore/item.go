@@ -46,6 +46,16 @@ func ttlSeconds(t time.Time) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(sec, 10)}
 }
 
+// fingerprintValue stores a fingerprint as a string when it is valid UTF-8
+// (the usual hex digest) and as binary otherwise, which a string attribute
+// would not keep intact.
+func fingerprintValue(fp string) types.AttributeValue {
+	if utf8.ValidString(fp) {
+		return &types.AttributeValueMemberS{Value: fp}
+	}
+	return &types.AttributeValueMemberB{Value: []byte(fp)}
+}
+
 func tokenOf(item map[string]types.AttributeValue, attr string) string {
 	if v, ok := item[attr].(*types.AttributeValueMemberS); ok {
 		return v.Value
@@ -82,8 +92,11 @@ func (s *Store) decode(key string, item map[string]types.AttributeValue) (idempo
 	} else {
 		rec.Expiry = time.UnixMilli(ms)
 	}
-	if v, ok := item[s.o.FingerprintAttribute].(*types.AttributeValueMemberS); ok {
+	switch v := item[s.o.FingerprintAttribute].(type) {
+	case *types.AttributeValueMemberS:
 		rec.Fingerprint = v.Value
+	case *types.AttributeValueMemberB:
+		rec.Fingerprint = string(v.Value)
 	}
 	if v, ok := item[s.o.ResultAttribute].(*types.AttributeValueMemberB); ok && len(v.Value) > 0 {
 		rec.Result = v.Value

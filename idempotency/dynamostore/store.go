@@ -155,7 +155,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 			s.o.ExpiryAttribute:       ttlSeconds(exp),
 		}
 		if req.Fingerprint != "" {
-			item[s.o.FingerprintAttribute] = &types.AttributeValueMemberS{Value: req.Fingerprint}
+			item[s.o.FingerprintAttribute] = fingerprintValue(req.Fingerprint)
 		}
 		// A lease has ended, or a completed record has expired, when its
 		// expiry_ms is past: both live in one attribute, so one comparison
