@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Batch is the set of messages one Process call runs. Middleware reaches it
@@ -11,7 +12,8 @@ import (
 // completes them together when the batch finishes. A Batch is safe for
 // concurrent use.
 type Batch struct {
-	msgs []*Message
+	msgs     []*Message
+	deadline time.Time
 
 	mu       sync.Mutex
 	values   map[any]any
@@ -30,6 +32,14 @@ func BatchFrom(ctx context.Context) *Batch {
 // Messages returns the batch's messages in delivery order. The slice must not
 // be modified.
 func (b *Batch) Messages() []*Message { return b.msgs }
+
+// Deadline returns the deadline of the context Process was called with:
+// the end of the invocation, later than the deadline handlers see by the
+// ProcessOptions.DeadlineMargin. ok is false when there is none. Leases
+// that must outlive the batch's bookkeeping use it.
+func (b *Batch) Deadline() (deadline time.Time, ok bool) {
+	return b.deadline, !b.deadline.IsZero()
+}
 
 // Value returns the batch-scoped value stored under key, calling init to
 // create it on first use. Keys follow the context.WithValue conventions.

@@ -85,9 +85,9 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		return nil
 	}
 
-	b := &Batch{msgs: msgs}
-	runCtx := context.WithValue(ctx, batchKey{}, b)
 	deadline, hasDeadline := ctx.Deadline()
+	b := &Batch{msgs: msgs, deadline: deadline}
+	runCtx := context.WithValue(ctx, batchKey{}, b)
 	var stopAt time.Time // when no new message may start and handlers' contexts end
 	if hasDeadline {
 		stopAt = deadline.Add(-o.DeadlineMargin)

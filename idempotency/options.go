@@ -141,6 +141,13 @@ func (o *Options) withDefaults() Options {
 // lease returns the lease for a claim made under ctx.
 func leaseFor(ctx context.Context, def, lo, hi time.Duration) time.Duration {
 	d := def
+	if b := handler.BatchFrom(ctx); b != nil {
+		// Under Process the handler's context ends a margin before the
+		// invocation does; the claim must last until the batch is finished.
+		if dl, ok := b.Deadline(); ok {
+			return min(max(time.Until(dl), lo), hi)
+		}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		d = time.Until(dl)
 	}
