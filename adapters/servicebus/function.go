@@ -1,0 +1,228 @@
+package servicebus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// FunctionOptions configure NewFunction. The zero value is ready to use for
+// a single-message trigger whose Data holds one binding.
+type FunctionOptions struct {
+	// Binding is the "name" of the serviceBusTrigger binding in
+	// function.json. Default: the only member of the request's Data (a
+	// request with several members then fails with ErrUnknownBinding).
+	Binding string
+	// Many must be true when function.json says "cardinality": "many".
+	// A mismatch fails every request with ErrCardinality.
+	Many bool
+	// Binary must be true when function.json says "dataType": "binary":
+	// the host then sends the body base64-encoded. Default ("dataType"
+	// "string" or absent): the host sends the body read as UTF-8 text.
+	Binary bool
+	// Queue sets Message.Queue (the trigger metadata does not name the
+	// entity). Default: empty.
+	Queue string
+	// Process configures the batch engine. Default: handler defaults.
+	Process *handler.ProcessOptions
+	// Timeout bounds one invocation, so Process can stop starting messages
+	// before the host's functionTimeout (host.json) kills the invocation.
+	// Default: no timeout.
+	Timeout time.Duration
+	// RejectedOutput names an output binding of the function (typically a
+	// serviceBus output to a parking queue). When set, the bodies of
+	// rejected messages (handler.Permanent) are written to it in Outputs and
+	// those messages count as handled, so one poison message does not fail
+	// the whole invocation. Default: empty, a rejected message fails the
+	// invocation like a transient error and Service Bus dead-letters it
+	// after MaxDeliveryCount.
+	RejectedOutput string
+	// MaxBodyBytes bounds the request body. Default: 256 MiB.
+	MaxBodyBytes int64
+	// Logger receives one record per failed message and per bad request.
+	// Default: slog.Default() (stderr, which the Functions host collects).
+	Logger *slog.Logger
+}
+
+// Function is an http.Handler that serves one function of an Azure
+// Functions custom handler with a Service Bus trigger. Mount it at
+// "/<FunctionName>". It is safe for concurrent use.
+type Function struct {
+	h    handler.Handler
+	opts FunctionOptions
+	log  *slog.Logger
+}
+
+// NewFunction returns the custom-handler endpoint that decodes the host's
+// invocation request into messages, runs them through h with handler.Process
+// and answers with the host's response shape. The answer is 200 when every
+// message was acknowledged, 500 when any failed (the host then abandons the
+// whole invocation's messages), 400 when the request could not be decoded.
+func NewFunction(h handler.Handler, opts *FunctionOptions) *Function {
+	f := &Function{h: h}
+	if opts != nil {
+		f.opts = *opts
+	}
+	if f.opts.MaxBodyBytes <= 0 {
+		f.opts.MaxBodyBytes = 256 << 20
+	}
+	f.log = f.opts.Logger
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	return f
+}
+
+// InvokeResponse is the body the custom handler answers with
+// (HttpScriptInvocationResult in Azure/azure-functions-host). The host writes
+// each of Logs to the invocation's log, hands Outputs to the output
+// bindings and ReturnValue to a "$return" binding if there is one.
+type InvokeResponse struct {
+	Outputs     map[string]any `json:"Outputs"`
+	Logs        []string       `json:"Logs"`
+	ReturnValue any            `json:"ReturnValue"`
+}
+
+// Summary is the ReturnValue of an invocation: counts of its messages by
+// outcome, or the reason the request was refused. Do not declare a
+// "$return" output binding in function.json, or the host sends it there.
+type Summary struct {
+	Messages int    `json:"messages"`
+	Acked    int    `json:"acked"`
+	Retried  int    `json:"retried"`
+	Rejected int    `json:"rejected"`
+	Error    string `json:"error,omitempty"`
+}
+
+// ServeHTTP handles one invocation.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fn := strings.Trim(r.URL.Path, "/")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "servicebus: the Functions host invokes with POST", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx := r.Context()
+	if f.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.opts.Timeout)
+		defer cancel()
+	}
+	logs := &invocationLogs{}
+	ctx = context.WithValue(ctx, logsKey{}, logs)
+
+	msgs, err := f.decode(fn, r)
+	if err != nil {
+		f.log.LogAttrs(ctx, slog.LevelError, "servicebus: bad invocation request; it fails and the host redelivers the message",
+			slog.String("function", fn), slog.String("invocation_id", r.Header.Get("X-Azure-Functions-InvocationId")), slog.Any("error", err))
+		logs.add("eventfn: request refused: " + err.Error())
+		writeResponse(w, http.StatusBadRequest, InvokeResponse{Outputs: map[string]any{}, Logs: logs.lines(), ReturnValue: Summary{Error: err.Error()}})
+		return
+	}
+
+	results := handler.Process(ctx, f.h, msgs, f.opts.Process)
+	sum := Summary{Messages: len(results)}
+	outputs := map[string]any{}
+	var rejected []json.RawMessage
+	failed := false
+	for _, res := range results {
+		m := res.Message
+		switch res.Outcome {
+		case handler.Ack:
+			sum.Acked++
+			logs.add(fmt.Sprintf("eventfn: message %s attempt %d: ack", m.ID, m.DeliveryAttempt))
+			continue
+		case handler.Reject:
+			sum.Rejected++
+			if f.opts.RejectedOutput != "" {
+				rejected = append(rejected, bodyJSON(m.Body))
+				logs.add(fmt.Sprintf("eventfn: message %s attempt %d: rejected, routed to output %s: %v", m.ID, m.DeliveryAttempt, f.opts.RejectedOutput, res.Err))
+				f.logResult(ctx, fn, res, "servicebus: message rejected; routed to the rejected output")
+				continue
+			}
+			logs.add(fmt.Sprintf("eventfn: message %s attempt %d: rejected, failing the invocation so Service Bus dead-letters it after MaxDeliveryCount: %v", m.ID, m.DeliveryAttempt, res.Err))
+		default:
+			sum.Retried++
+			logs.add(fmt.Sprintf("eventfn: message %s attempt %d: retry: %v", m.ID, m.DeliveryAttempt, res.Err))
+		}
+		failed = true
+		f.logResult(ctx, fn, res, "servicebus: message failed; the invocation fails and Service Bus redelivers it")
+	}
+	// The host binds Outputs only after a 2xx answer; after a failure the
+	// rejected messages come back with the rest and are routed next time.
+	if !failed && len(rejected) > 0 {
+		outputs[f.opts.RejectedOutput] = rejected
+	}
+	status := http.StatusOK
+	if failed {
+		status = http.StatusInternalServerError
+	}
+	writeResponse(w, status, InvokeResponse{Outputs: outputs, Logs: logs.lines(), ReturnValue: sum})
+}
+
+func (f *Function) logResult(ctx context.Context, fn string, res handler.Result, msg string) {
+	m := res.Message
+	f.log.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("function", fn), slog.String("message_id", m.ID), slog.Int("attempt", m.DeliveryAttempt),
+		slog.String("outcome", res.Outcome.String()), slog.Any("error", res.Err))
+}
+
+// bodyJSON returns the body as a JSON value for an output binding: itself
+// when it is valid JSON, else a JSON string.
+func bodyJSON(b []byte) json.RawMessage {
+	if json.Valid(b) {
+		return append(json.RawMessage(nil), b...)
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+func (f *Function) decode(fn string, r *http.Request) ([]*handler.Message, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, f.opts.MaxBodyBytes))
+	if err != nil {
+		return nil, &RequestError{Function: fn, Err: fmt.Errorf("%w: reading body: %w", ErrMalformedRequest, err)}
+	}
+	var req invokeRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &RequestError{Function: fn, Err: fmt.Errorf("%w: %w", ErrMalformedRequest, err)}
+	}
+	if req.Data == nil {
+		return nil, &RequestError{Function: fn, Field: "Data", Err: ErrMissingData}
+	}
+	if req.Metadata == nil {
+		return nil, &RequestError{Function: fn, Field: "Metadata", Err: ErrMissingMetadata}
+	}
+	name, raw, err := pickBinding(fn, f.opts.Binding, req.Data)
+	if err != nil {
+		return nil, err
+	}
+	bodies, err := decodeBodies(fn, name, raw, f.opts.Many, f.opts.Binary)
+	if err != nil {
+		return nil, err
+	}
+	return buildMessages(fn, bodies, newMetadata(fn, req.Metadata), f.opts.Many, f.opts.Queue)
+}
+
+func writeResponse(w http.ResponseWriter, status int, resp InvokeResponse) {
+	if resp.Logs == nil {
+		resp.Logs = []string{}
+	}
+	b, err := json.Marshal(resp)
+	if err != nil { // a Summary always marshals; keep the status anyway
+		b = []byte(`{"Outputs":{},"Logs":[],"ReturnValue":null}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// errNoPort is wrapped when FUNCTIONS_CUSTOMHANDLER_PORT is not a port.
+var errNoPort = errors.New("servicebus: FUNCTIONS_CUSTOMHANDLER_PORT is not a TCP port")
