@@ -206,6 +206,9 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 // the token, the IN_PROGRESS status and an unexpired lease. The fingerprint
 // stays; the expiry becomes now+ttl in both expiry attributes.
 func (s *Store) Complete(ctx context.Context, key, token string, result []byte, ttl time.Duration) error {
+	if token == "" {
+		return fmt.Errorf("%w: dynamostore: complete: key %.80q: empty token", idempotency.ErrLeaseLost, key)
+	}
 	now := s.o.Now()
 	exp := now.Add(ttl)
 	// The token is replaced by a fresh one: a second Complete with the
@@ -256,6 +259,9 @@ func (s *Store) Complete(ctx context.Context, key, token string, result []byte, 
 // Release implements idempotency.Store with one DeleteItem conditioned on
 // the token, the IN_PROGRESS status and an unexpired lease.
 func (s *Store) Release(ctx context.Context, key, token string) error {
+	if token == "" {
+		return fmt.Errorf("%w: dynamostore: release: key %.80q: empty token", idempotency.ErrLeaseLost, key)
+	}
 	now := s.o.Now()
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                &s.table,
