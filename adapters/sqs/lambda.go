@@ -1,0 +1,174 @@
+package sqs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// Lambda adapts a handler.Handler to AWS Lambda's SQS and SNS triggers. Its
+// methods have signatures that lambda.StartHandlerFunc checks at compile
+// time. A Lambda is safe for concurrent use.
+type Lambda struct {
+	h    handler.Handler
+	o    Options
+	warn failureWarner
+}
+
+// NewLambda returns a Lambda that runs h over each invocation's records.
+// It does no I/O: a client (Options.Client) is used only when a message
+// needs one.
+func NewLambda(h handler.Handler, opts *Options) *Lambda {
+	return &Lambda{h: h, o: opts.withDefaults()}
+}
+
+// Start runs h as the Lambda function of this process, for SQS and SNS
+// triggers alike (see Lambda.Invoke). It never returns.
+func Start(h handler.Handler, opts *Options, lambdaOpts ...lambda.Option) {
+	lambda.StartHandlerFunc(NewLambda(h, opts).Invoke, lambdaOpts...)
+}
+
+// Invoke handles any invocation payload: an SQS event (see HandleSQS), a
+// direct SNS event (see HandleSNS), or anything else, which fails with
+// ErrUnknownEvent. Unlike HandleSQS, it decodes each record on its own, so
+// a record whose fields have the wrong types fails alone instead of failing
+// the invocation. For an SNS event the response is empty.
+func (l *Lambda) Invoke(ctx context.Context, payload json.RawMessage) (events.SQSEventResponse, error) {
+	ev, err := decodeEvent(payload)
+	if err != nil {
+		l.o.Logger.ErrorContext(ctx, "sqs: invocation rejected", slog.Any("error", err))
+		return events.SQSEventResponse{}, err
+	}
+	switch ev.kind {
+	case kindSQS:
+		return l.handleSQS(ctx, ev.sqs, ev.errs), nil
+	case kindSNS:
+		return events.SQSEventResponse{}, l.handleSNS(ctx, ev.sns, ev.errs)
+	}
+	return events.SQSEventResponse{}, nil // no records
+}
+
+// HandleSQS runs the handler over an SQS event and reports, in
+// BatchItemFailures, every record whose outcome is Retry, or Reject unless
+// the explicit dead-letter queue took it. The error is always nil: a
+// failure is reported per record, never for the whole batch.
+func (l *Lambda) HandleSQS(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+	return l.handleSQS(ctx, e.Records, nil), nil
+}
+
+// HandleSNS runs the handler over a direct SNS event. It returns an error
+// matching ErrSNSFailed when any record failed, so that Lambda's
+// asynchronous retries and on-failure destination apply (SNS invocations
+// carry one record). With an explicit dead-letter queue, a record that
+// failed permanently is sent there and counts as done.
+func (l *Lambda) HandleSNS(ctx context.Context, e events.SNSEvent) (struct{}, error) {
+	return struct{}{}, l.handleSNS(ctx, e.Records, nil)
+}
+
+func (l *Lambda) handleSQS(ctx context.Context, recs []events.SQSMessage, decodeErrs []error) events.SQSEventResponse {
+	l.warn.observe(recs)
+	items := runBatch(ctx, &l.o, l.h, recs, decodeErrs, nil)
+
+	sctx, cancel := settleContext(ctx, l.o.Process)
+	defer cancel()
+	settle(sctx, &l.o, l.o.Client, items)
+
+	var resp events.SQSEventResponse
+	seen := make(map[string]bool)
+	for i := range items {
+		it := &items[i]
+		if it.outcome == handler.Ack || seen[it.rec.MessageId] {
+			continue
+		}
+		seen[it.rec.MessageId] = true
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageId})
+	}
+	if n := len(resp.BatchItemFailures); n > 0 {
+		ids := make([]string, n)
+		for i, f := range resp.BatchItemFailures {
+			ids[i] = f.ItemIdentifier
+		}
+		l.warn.failed(ctx, &l.o, ids, len(items))
+	}
+	return resp
+}
+
+func (l *Lambda) handleSNS(ctx context.Context, recs []events.SNSEventRecord, decodeErrs []error) error {
+	errs := make([]error, len(recs))
+	msgs := make([]*handler.Message, 0, len(recs))
+	idx := make([]int, 0, len(recs))
+	for i := range recs {
+		if decodeErrs != nil && decodeErrs[i] != nil {
+			errs[i] = decodeErrs[i]
+			continue
+		}
+		m, err := l.o.snsMessage(&recs[i])
+		if err != nil {
+			errs[i] = &RecordError{MessageID: recs[i].SNS.MessageID, Index: i, Err: err}
+			continue
+		}
+		msgs = append(msgs, m)
+		idx = append(idx, i)
+	}
+	for k, r := range handler.Process(ctx, l.h, msgs, l.o.Process) {
+		if r.Err != nil {
+			errs[idx[k]] = &RecordError{MessageID: r.Message.ID, Index: idx[k], Err: r.Err}
+		}
+	}
+	var failed []error
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if handler.Classify(err) == handler.Reject && l.o.DeadLetterQueueURL != "" && l.o.Client != nil {
+			sctx, cancel := settleContext(ctx, l.o.Process)
+			body, attrs := recs[i].SNS.Message, snsDLQAttributes(recs[i].SNS.MessageAttributes)
+			derr := sendDeadLetter(sctx, &l.o, l.o.Client, body, attrs, recs[i].SNS.TopicArn, recs[i].SNS.MessageID, "", err)
+			cancel()
+			if derr == nil {
+				continue
+			}
+			err = errors.Join(err, derr)
+		}
+		l.o.Logger.WarnContext(ctx, "sqs: SNS record failed", slog.String("message_id", recs[i].SNS.MessageID), slog.Any("error", err))
+		failed = append(failed, err)
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d: %w", ErrSNSFailed, len(failed), len(recs), errors.Join(failed...))
+}
+
+// settleContext bounds the visibility changes and dead-letter sends that
+// follow a batch: they must finish before the invocation's deadline, leaving
+// a quarter of the deadline margin to return the response.
+func settleContext(ctx context.Context, po *handler.ProcessOptions) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := handler.DefaultDeadlineMargin
+	if po != nil && po.DeadlineMargin > 0 {
+		margin = po.DeadlineMargin
+	}
+	return context.WithDeadline(ctx, dl.Add(-margin/4))
+}
+
+// delayFor returns the visibility timeout to set for a failed item, if any.
+func delayFor(o *Options, err error, attempt int, ran bool) (time.Duration, bool) {
+	if d, ok := handler.RetryDelay(err); ok {
+		return min(d, maxVisibility), true
+	}
+	if o.Backoff != nil && ran {
+		return min(max(o.Backoff(attempt), 0), maxVisibility), true
+	}
+	return 0, false
+}

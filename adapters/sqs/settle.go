@@ -1,0 +1,193 @@
+package sqs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// Message attributes set on messages sent to Options.DeadLetterQueueURL.
+const (
+	AttrError     = "eventfn.error"      // the handler's error, truncated to 1 KiB
+	AttrQueue     = "eventfn.queue"      // the source queue ARN (or SNS topic ARN)
+	AttrMessageID = "eventfn.message_id" // the source message ID
+)
+
+// sqsMaxAttributes is SQS's limit on message attributes per message.
+const sqsMaxAttributes = 10
+
+// settle applies what the batch's outcomes ask of SQS: permanent failures
+// go to the explicit dead-letter queue (and count as done when the send
+// succeeds), and failed messages get the visibility timeout that
+// RetryAfter or Backoff asked for. Without a client it does nothing.
+func settle(ctx context.Context, o *Options, c Client, items []item) {
+	if c == nil {
+		return
+	}
+	if o.DeadLetterQueueURL != "" {
+		var wg sync.WaitGroup
+		for i := range items {
+			it := &items[i]
+			if it.outcome != handler.Reject {
+				continue
+			}
+			wg.Go(func() {
+				err := sendDeadLetter(ctx, o, c, it.rec.Body, dlqAttributes(it.rec.MessageAttributes), it.rec.EventSourceARN, it.rec.MessageId, it.rec.Attributes["MessageGroupId"], it.err)
+				if err != nil {
+					o.Logger.ErrorContext(ctx, "sqs: dead-letter send failed; the message stays failed", slog.String("message_id", it.rec.MessageId), slog.Any("error", err))
+					return
+				}
+				it.outcome = handler.Ack
+			})
+		}
+		wg.Wait()
+	}
+	changeVisibility(ctx, o, c, items)
+}
+
+// changeVisibility sets the visibility timeout of every failed item that
+// asked for a delay, in batches of ten per queue.
+func changeVisibility(ctx context.Context, o *Options, c Client, items []item) {
+	type entry struct {
+		it    *item
+		delay time.Duration
+	}
+	byQueue := map[string][]entry{}
+	for i := range items {
+		it := &items[i]
+		if it.outcome == handler.Ack || it.rec.ReceiptHandle == "" {
+			continue
+		}
+		attempt := atoi(it.rec.Attributes["ApproximateReceiveCount"])
+		d, ok := delayFor(o, it.err, attempt, it.ran)
+		if !ok {
+			continue
+		}
+		q := o.QueueURL(it.rec.EventSourceARN)
+		if q == "" {
+			o.Logger.WarnContext(ctx, "sqs: no queue URL for visibility change", slog.String("queue", it.rec.EventSourceARN))
+			continue
+		}
+		byQueue[q] = append(byQueue[q], entry{it, d})
+	}
+	var wg sync.WaitGroup
+	for q, es := range byQueue {
+		for chunk := range slices.Chunk(es, 10) {
+			in := &awssqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q)}
+			for k, e := range chunk {
+				in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
+					Id:                aws.String(strconv.Itoa(k)),
+					ReceiptHandle:     aws.String(e.it.rec.ReceiptHandle),
+					VisibilityTimeout: seconds(e.delay),
+				})
+			}
+			wg.Go(func() {
+				out, err := c.ChangeMessageVisibilityBatch(ctx, in)
+				if err == nil && len(out.Failed) > 0 {
+					err = batchError(out.Failed)
+				}
+				if err != nil {
+					o.Logger.WarnContext(ctx, "sqs: visibility change failed; the queue's visibility timeout applies", slog.String("queue", q), slog.Any("error", err))
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// sendDeadLetter sends one permanently failed message to the explicit
+// dead-letter queue, with the failure in its attributes.
+func sendDeadLetter(ctx context.Context, o *Options, c Client, body string, attrs map[string]types.MessageAttributeValue, source, id, group string, cause error) error {
+	if attrs == nil {
+		attrs = make(map[string]types.MessageAttributeValue, 3)
+	}
+	msg := cause.Error()
+	if len(msg) > 1024 {
+		msg = strings.ToValidUTF8(msg[:1024], "")
+	}
+	ours := map[string]string{AttrError: msg, AttrQueue: source, AttrMessageID: id}
+	for k, v := range ours {
+		if v != "" {
+			attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	if len(attrs) > sqsMaxAttributes { // keep ours, drop the source's last ones by name
+		names := make([]string, 0, len(attrs))
+		for k := range attrs {
+			if _, mine := ours[k]; !mine {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		for _, k := range names[sqsMaxAttributes-len(attrs)+len(names):] {
+			delete(attrs, k)
+		}
+	}
+	in := &awssqs.SendMessageInput{
+		QueueUrl:          aws.String(o.DeadLetterQueueURL),
+		MessageBody:       aws.String(body),
+		MessageAttributes: attrs,
+	}
+	if isFIFO(o.DeadLetterQueueURL) {
+		if group == "" {
+			group = "eventfn-dead-letters"
+		}
+		in.MessageGroupId = aws.String(group)
+		in.MessageDeduplicationId = aws.String(id)
+	}
+	if _, err := c.SendMessage(ctx, in); err != nil {
+		return fmt.Errorf("sqs: dead-letter queue %s: %w", o.DeadLetterQueueURL, err)
+	}
+	return nil
+}
+
+func dlqAttributes(in map[string]events.SQSMessageAttribute) map[string]types.MessageAttributeValue {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]types.MessageAttributeValue, len(in)+3)
+	for k, v := range in {
+		out[k] = types.MessageAttributeValue{DataType: aws.String(v.DataType), StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+	}
+	return out
+}
+
+func snsDLQAttributes(in map[string]any) map[string]types.MessageAttributeValue {
+	attrs, err := snsAttributes(in)
+	if err != nil || len(attrs) == 0 {
+		return nil
+	}
+	out := make(map[string]types.MessageAttributeValue, len(attrs)+3)
+	for k, v := range attrs {
+		out[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	return out
+}
+
+func batchError(failed []types.BatchResultErrorEntry) error {
+	errs := make([]error, len(failed))
+	for i, f := range failed {
+		errs[i] = fmt.Errorf("entry %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message))
+	}
+	return fmt.Errorf("sqs: %d batch entries failed: %w", len(failed), errors.Join(errs...))
+}
+
+// seconds rounds d up to whole seconds within SQS's visibility limits.
+func seconds(d time.Duration) int32 {
+	s := math.Ceil(d.Seconds())
+	return int32(min(max(s, 0), maxVisibility.Seconds()))
+}
