@@ -1,0 +1,294 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/eventfn/eventfn/handler"
+)
+
+// ReceiveOptions configure Receive. The zero value is ready to use.
+type ReceiveOptions struct {
+	// Settings are the client's receive settings (streams, lease
+	// extension, flow control by bytes). Default:
+	// pubsub.DefaultReceiveSettings. Receive overrides
+	// MaxOutstandingMessages with Concurrency.
+	Settings *pubsub.ReceiveSettings
+	// Concurrency bounds how many messages are handled at once (the
+	// client's MaxOutstandingMessages). Default: handler.DefaultConcurrency.
+	Concurrency int
+	// HandlerTimeout bounds one handler run; a handler still running then
+	// is abandoned and its message nacked. It is capped at the lease
+	// extension (Settings.MaxExtension, default 60 min), after which Pub/Sub
+	// redelivers the message anyway. Default: that cap.
+	HandlerTimeout time.Duration
+	// DeadlineMargin is handler.ProcessOptions.DeadlineMargin.
+	DeadlineMargin time.Duration
+	// MaxRetryDelay caps the delay honoured for handler.RetryAfter.
+	// Default: 10 min (Pub/Sub's longest ack deadline).
+	MaxRetryDelay time.Duration
+	// MaxDeliveryAttempts is the subscription's dead-letter policy maximum.
+	// Receive reads it from the subscription when it may (it needs
+	// pubsub.subscriptions.get); set it when it may not. It lets an ordering
+	// key move on as soon as its failed message is dead-lettered.
+	MaxDeliveryAttempts int
+	// Unordered ignores ordering keys: no per-key blocking after a failure.
+	// Set it for subscriptions without message ordering.
+	Unordered bool
+	// OrderingBlockTimeout lifts a key blocked by a failed message that
+	// has not come back for this long (it may have been dead-lettered
+	// without Receive knowing). Default: 15 min.
+	OrderingBlockTimeout time.Duration
+	// ShutdownTimeout is how long handlers still running when ctx is done
+	// may keep running; then their contexts are cancelled and, DeadlineMargin
+	// later, their messages are nacked. Default: 30 s.
+	ShutdownTimeout time.Duration
+	// StartTimeout bounds the subscription check Receive makes before it
+	// starts. Default: 30 s.
+	StartTimeout time.Duration
+	// DeadLetter, when set, keeps messages the handler rejects with
+	// handler.Permanent (PublishDeadLetters publishes them to a topic) and
+	// acks them. Without it a rejected message is nacked, so the
+	// subscription's dead-letter policy applies after its max attempts.
+	DeadLetter DeadLetterFunc
+	// Logger receives rejections, dead-letter failures and shutdown
+	// abandonments. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Receive pulls messages from subscription (an ID or
+// "projects/P/subscriptions/S") with client and handles each with h until
+// ctx is done, then shuts down gracefully and returns nil; it returns an
+// error when the subscription cannot be used (not found, unreachable within
+// StartTimeout) or the client stops with a non-retryable error.
+//
+// Each message runs through handler.Process and is settled by its outcome:
+// Ack acks; Retry nacks (for handler.RetryAfter(d, ...) the message stays
+// leased for d, up to MaxRetryDelay, and is nacked then, so the redelivery
+// comes no sooner than d); Reject is dead-lettered through
+// Options.DeadLetter and acked, or nacked when there is none or it fails.
+//
+// Messages of one ordering key run one at a time, in order, when the
+// subscription enables message ordering; after one fails, the later
+// messages of its key that Pub/Sub had already delivered are nacked without
+// running (handler.ErrOrderingKeyFailed) until it succeeds, so the order
+// holds across redeliveries. DeliveryAttempt is set when the subscription
+// has a dead-letter policy.
+//
+// On shutdown the client stops pulling and nacks what it had not handed
+// out; RetryAfter holds end at once with a nack; running handlers get
+// ShutdownTimeout to finish. Receive returns once every message is settled.
+func Receive(ctx context.Context, client *pubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
+	if h == nil {
+		return errors.New("pubsub: Receive: nil handler")
+	}
+	if client == nil {
+		return errors.New("pubsub: Receive: nil client")
+	}
+	var o ReceiveOptions
+	if opts != nil {
+		o = *opts
+	}
+	sub := client.Subscriber(subscription)
+	settings := pubsub.DefaultReceiveSettings
+	if o.Settings != nil {
+		settings = *o.Settings
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = handler.DefaultConcurrency
+	}
+	settings.MaxOutstandingMessages = o.Concurrency
+	maxExt := settings.MaxExtension
+	if maxExt <= 0 {
+		maxExt = pubsub.DefaultReceiveSettings.MaxExtension
+	}
+	if o.HandlerTimeout <= 0 || o.HandlerTimeout > maxExt {
+		o.HandlerTimeout = maxExt
+	}
+	if o.MaxRetryDelay <= 0 {
+		o.MaxRetryDelay = 10 * time.Minute
+	}
+	if o.OrderingBlockTimeout <= 0 {
+		o.OrderingBlockTimeout = 15 * time.Minute
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 30 * time.Second
+	}
+	if o.DeadlineMargin <= 0 {
+		o.DeadlineMargin = handler.DefaultDeadlineMargin
+	}
+	sub.ReceiveSettings = settings
+
+	r := &receiver{h: h, o: o, name: sub.String(), log: logger(o.Logger)}
+	if err := r.check(ctx, client); err != nil {
+		return err
+	}
+	r.gate = &keyGate{maxAttempts: r.o.MaxDeliveryAttempts, timeout: o.OrderingBlockTimeout}
+
+	// hard ends ShutdownTimeout after ctx: running handlers are cancelled.
+	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardCancel()
+	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(o.ShutdownTimeout, hardCancel) })
+	defer stopTimer()
+	r.soft, r.hard = ctx, hard
+
+	if err := sub.Receive(ctx, r.handle); err != nil {
+		return fmt.Errorf("pubsub: receive %s: %w", r.name, err)
+	}
+	return nil
+}
+
+type receiver struct {
+	h    handler.Handler
+	o    ReceiveOptions
+	name string
+	log  *slog.Logger
+	gate *keyGate
+	soft context.Context // the caller's ctx: done when shutdown starts
+	hard context.Context // done ShutdownTimeout later
+}
+
+// check reads the subscription: it must exist and be reachable. Without
+// permission to read it, Receive goes on with the options it was given.
+func (r *receiver) check(ctx context.Context, client *pubsub.Client) error {
+	cctx, cancel := context.WithTimeout(ctx, r.o.StartTimeout)
+	defer cancel()
+	s, err := client.SubscriptionAdminClient.GetSubscription(cctx, &pubsubpb.GetSubscriptionRequest{Subscription: r.name})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.PermissionDenied:
+		r.log.InfoContext(ctx, "pubsub: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
+		return nil
+	default:
+		return fmt.Errorf("pubsub: subscription %s: %w", r.name, err)
+	}
+	if r.o.MaxDeliveryAttempts == 0 && s.GetDeadLetterPolicy() != nil {
+		r.o.MaxDeliveryAttempts = int(s.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
+		if r.o.MaxDeliveryAttempts == 0 {
+			r.o.MaxDeliveryAttempts = 5 // the service's default
+		}
+	}
+	if !s.GetEnableMessageOrdering() {
+		r.o.Unordered = true
+	}
+	return nil
+}
+
+func (r *receiver) message(pm *pubsub.Message) *handler.Message {
+	m := &handler.Message{
+		ID:          pm.ID,
+		Body:        pm.Data,
+		Attributes:  pm.Attributes,
+		Source:      handler.SourcePubSub,
+		Queue:       r.name,
+		OrderingKey: pm.OrderingKey,
+		PublishedAt: pm.PublishTime,
+	}
+	if pm.DeliveryAttempt != nil {
+		m.DeliveryAttempt = *pm.DeliveryAttempt
+	}
+	if r.o.Unordered {
+		m.OrderingKey = "" // the handler still sees it through As
+	}
+	m.SetRaw(pm)
+	return m
+}
+
+// handle is the client's callback for one message.
+func (r *receiver) handle(cbCtx context.Context, pm *pubsub.Message) {
+	m := r.message(pm)
+	if !r.gate.admit(m, time.Now()) {
+		r.log.DebugContext(cbCtx, "pubsub: nacked behind a failed message of its ordering key",
+			append(msgAttrs(m), slog.String("ordering_key", m.OrderingKey))...)
+		pm.Nack()
+		return
+	}
+	res := r.run(cbCtx, m)
+	r.settle(m, pm, res)
+}
+
+// run processes m with a context that survives ctx's cancellation until the
+// shutdown timeout, bounded by HandlerTimeout.
+func (r *receiver) run(cbCtx context.Context, m *handler.Message) handler.Result {
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(cbCtx), r.o.HandlerTimeout)
+	defer cancel()
+	stop := context.AfterFunc(r.hard, cancel)
+	defer stop()
+	done := make(chan handler.Result, 1)
+	go func() {
+		done <- handler.Process(mctx, r.h, []*handler.Message{m}, &handler.ProcessOptions{
+			Concurrency: 1, DeadlineMargin: r.o.DeadlineMargin, Unordered: true,
+		})[0]
+	}()
+	select {
+	case res := <-done:
+		return res
+	case <-r.hard.Done():
+	}
+	// Shutdown ran out: give a cancelled handler the margin to return.
+	t := time.NewTimer(r.o.DeadlineMargin)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		return res
+	case <-t.C:
+		r.log.Warn("pubsub: handler still running at shutdown; message nacked", msgAttrs(m)...)
+		return handler.Result{Message: m, Err: ErrShutdown, Outcome: handler.Retry, Ran: true}
+	}
+}
+
+func (r *receiver) settle(m *handler.Message, pm *pubsub.Message, res handler.Result) {
+	now := time.Now()
+	switch res.Outcome {
+	case handler.Ack:
+		r.gate.settled(m, true, now)
+		pm.Ack()
+	case handler.Reject:
+		if r.o.DeadLetter != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hard), 30*time.Second)
+			err := r.o.DeadLetter(ctx, m, res.Err)
+			cancel()
+			if err == nil {
+				r.log.Warn("pubsub: message rejected and dead-lettered", append(msgAttrs(m), slog.Any("error", res.Err))...)
+				r.gate.settled(m, true, now)
+				pm.Ack()
+				return
+			}
+			r.log.Error("pubsub: dead-letter publish failed; message nacked",
+				append(msgAttrs(m), slog.Any("error", err), slog.Any("cause", res.Err))...)
+		} else {
+			r.log.Error("pubsub: message rejected; nacked so the subscription's dead-letter policy applies",
+				append(msgAttrs(m), slog.Any("error", res.Err))...)
+		}
+		r.gate.settled(m, false, now)
+		pm.Nack()
+	default:
+		r.gate.settled(m, false, now)
+		if d, ok := handler.RetryDelay(res.Err); ok && d > 0 {
+			r.hold(min(d, r.o.MaxRetryDelay))
+		}
+		pm.Nack()
+	}
+}
+
+// hold keeps a message leased for d (the client extends its ack deadline)
+// or until shutdown starts.
+func (r *receiver) hold(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.soft.Done():
+	}
+}
