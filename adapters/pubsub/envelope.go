@@ -34,13 +34,13 @@ type Envelope struct {
 // is accepted.
 type PushMessage struct {
 	// Data is the payload, base64-encoded (standard alphabet).
-	Data        string            `json:"data,omitempty"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	MessageID   string            `json:"messageId,omitempty"`
-	MessageIDSnake  string            `json:"message_id,omitempty"`
-	PublishTime string            `json:"publishTime,omitempty"`
+	Data             string            `json:"data,omitempty"`
+	Attributes       map[string]string `json:"attributes,omitempty"`
+	MessageID        string            `json:"messageId,omitempty"`
+	MessageIDSnake   string            `json:"message_id,omitempty"`
+	PublishTime      string            `json:"publishTime,omitempty"`
 	PublishTimeSnake string            `json:"publish_time,omitempty"`
-	OrderingKey string            `json:"orderingKey,omitempty"`
+	OrderingKey      string            `json:"orderingKey,omitempty"`
 }
 
 // ID returns the message ID, whichever spelling carried it.
