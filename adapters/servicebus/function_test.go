@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -275,5 +276,33 @@ func TestFunctionRecoversPanics(t *testing.T) {
 	code, resp := invoke(t, f, "ProcessOrder", "single-success.json")
 	if code != http.StatusInternalServerError || !strings.Contains(strings.Join(resp.Logs, "\n"), "panic: boom") {
 		t.Errorf("status %d logs %v, want 500 with the panic", code, resp.Logs)
+	}
+}
+
+// BenchmarkFunctionBatch measures one 50-message batch invocation through the
+// custom handler (decode, Process with a no-op handler, encode).
+func BenchmarkFunctionBatch(b *testing.B) {
+	bodies := make([]string, 50)
+	ids := make([]string, 50)
+	counts := make([]int, 50)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf(`{"id":"o-%d","customer":"c","amount_cents":100}`, i)
+		ids[i] = fmt.Sprintf("msg-%d", i)
+		counts[i] = 1
+	}
+	enc := func(v any) string { s, _ := json.Marshal(v); return string(s) }
+	req, _ := json.Marshal(map[string]any{
+		"Data":     map[string]any{"orders": enc(bodies)},
+		"Metadata": map[string]any{"MessageIdArray": enc(ids), "DeliveryCountArray": enc(counts)},
+	})
+	f := servicebus.NewFunction(handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }),
+		&servicebus.FunctionOptions{Many: true, Logger: quiet()})
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		f.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ProcessOrderBatch", bytes.NewReader(req)))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
 	}
 }
