@@ -3,6 +3,7 @@ package servicebus
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinels matched with errors.Is on the *RequestError the custom handler
@@ -44,10 +45,14 @@ type RequestError struct {
 }
 
 func (e *RequestError) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("servicebus: function %q: %s: %v", e.Function, e.Field, e.Err)
+	msg := "<nil>"
+	if e.Err != nil {
+		msg = strings.TrimPrefix(e.Err.Error(), "servicebus: ")
 	}
-	return fmt.Sprintf("servicebus: function %q: %v", e.Function, e.Err)
+	if e.Field != "" {
+		return fmt.Sprintf("servicebus: function %q: %s: %s", e.Function, e.Field, msg)
+	}
+	return fmt.Sprintf("servicebus: function %q: %s", e.Function, msg)
 }
 
 // Unwrap returns the underlying error.
