@@ -203,3 +203,11 @@ func newLogger() (*slog.Logger, *logBuffer) {
 	b := &logBuffer{}
 	return slog.New(slog.NewTextHandler(b, nil)), b
 }
+
+type awssqsVisIn = awssqs.ChangeMessageVisibilityBatchInput
+
+type missingQueue struct{ fakeClient }
+
+func (m *missingQueue) ReceiveMessage(ctx context.Context, in *awssqs.ReceiveMessageInput, _ ...func(*awssqs.Options)) (*awssqs.ReceiveMessageOutput, error) {
+	return nil, &types.QueueDoesNotExist{}
+}
