@@ -148,20 +148,31 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	} else {
 		var next atomic.Int64
 		var wg sync.WaitGroup
-		wg.Add(workers)
-		for w := 0; w < workers; w++ {
-			go func() {
-				defer wg.Done()
-				for {
-					gi := int(next.Add(1) - 1)
-					if gi >= len(groups) {
-						return
-					}
-					runGroup(groups[gi])
+		work := func() {
+			defer wg.Done()
+			for {
+				gi := int(next.Add(1) - 1)
+				if gi >= len(groups) {
+					return
 				}
-			}()
+				runGroup(groups[gi])
+			}
 		}
-		go func() { wg.Wait(); close(done) }()
+		wg.Add(workers)
+		for w := 1; w < workers; w++ {
+			go work()
+		}
+		if hasDeadline {
+			// The caller must stay free to abandon stuck handlers.
+			go work()
+			go func() { wg.Wait(); close(done) }()
+		} else {
+			// The caller works too: one goroutine fewer, and its stack is
+			// already grown.
+			work()
+			wg.Wait()
+			close(done)
+		}
 	}
 
 	if hasDeadline {

@@ -13,8 +13,13 @@ import (
 // batch claimed in one BatchStore call, and finished in one more.
 type batchState struct {
 	once  sync.Once
-	byKey map[string]*keyRun
+	byMsg map[*handler.Message]batchEntry
 	runs  []*keyRun
+}
+
+type batchEntry struct {
+	kr *keyRun
+	fp string
 }
 
 func (g *guard) batchState(ctx context.Context, b *handler.Batch) *batchState {
@@ -27,7 +32,8 @@ func (g *guard) batchState(ctx context.Context, b *handler.Batch) *batchState {
 // not known to be completed, once per distinct key.
 func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState) {
 	msgs := b.Messages()
-	st.byKey = make(map[string]*keyRun, len(msgs))
+	st.byMsg = make(map[*handler.Message]batchEntry, len(msgs))
+	byKey := make(map[string]*keyRun, len(msgs))
 	reqs := make([]ClaimRequest, 0, len(msgs))
 	lease := g.lease(ctx)
 	for _, m := range msgs {
@@ -38,14 +44,17 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		if err != nil {
 			continue
 		}
-		if _, ok := st.byKey[key]; ok {
+		fp := g.o.Fingerprint(m)
+		if kr, ok := byKey[key]; ok {
+			st.byMsg[m] = batchEntry{kr, fp}
 			continue
 		}
 		if _, ok := g.cache.get(key, time.Now()); ok {
 			continue
 		}
-		kr := &keyRun{key: key, fp: g.o.Fingerprint(m), msg: m, done: make(chan struct{})}
-		st.byKey[key] = kr
+		kr := &keyRun{key: key, fp: fp, msg: m, done: make(chan struct{})}
+		byKey[key] = kr
+		st.byMsg[m] = batchEntry{kr, fp}
 		st.runs = append(st.runs, kr)
 		reqs = append(reqs, ClaimRequest{Key: key, Fingerprint: kr.fp, Lease: lease})
 	}

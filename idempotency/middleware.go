@@ -74,6 +74,14 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 	if m == nil {
 		return handler.ErrNilMessage
 	}
+	if g.batch != nil {
+		if b := handler.BatchFrom(ctx); b != nil && len(b.Messages()) > 1 {
+			if in, ok := g.batchState(ctx, b).byMsg[m]; ok {
+				return g.handleInBatch(ctx, in.kr, m, in.fp)
+			}
+			// No key, or known to be completed: the single path says which.
+		}
+	}
 	key, err := g.keyOf(m)
 	if err != nil {
 		g.event(ctx, EventNoKey, m)
@@ -88,13 +96,6 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 		err := blocked(Claim{Existing: Record{Status: StatusCompleted, Fingerprint: cfp}}, fp, "message "+m.ID)
 		g.reportBlocked(ctx, err, m)
 		return err
-	}
-	if g.batch != nil {
-		if b := handler.BatchFrom(ctx); b != nil && len(b.Messages()) > 1 {
-			if kr := g.batchState(ctx, b).byKey[key]; kr != nil {
-				return g.handleInBatch(ctx, kr, m, fp)
-			}
-		}
 	}
 	kr := &keyRun{key: key, fp: fp, msg: m, done: make(chan struct{})}
 	kr.claim, kr.claimErr = g.store.Claim(ctx, ClaimRequest{Key: key, Fingerprint: fp, Lease: g.lease(ctx)})

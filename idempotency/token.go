@@ -2,13 +2,31 @@ package idempotency
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"sync/atomic"
 )
 
-// NewToken returns a random 128-bit fencing token, hex encoded. Stores use
-// it for Claim.Token.
+// Tokens are a random 96-bit prefix drawn once per process followed by a
+// 32-bit counter: unique per claim, unpredictable across processes, and cheap.
+var (
+	tokenPrefix [12]byte
+	tokenSeq    atomic.Uint32
+)
+
+func init() {
+	_, _ = rand.Read(tokenPrefix[:]) // crypto/rand.Read never fails on supported platforms
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	tokenSeq.Store(binary.BigEndian.Uint32(b[:]))
+}
+
+// NewToken returns a fencing token for Claim.Token: 32 lowercase hex
+// characters, unique within the process and, with overwhelming probability,
+// across processes. It is safe for concurrent use.
 func NewToken() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	copy(b[:12], tokenPrefix[:])
+	binary.BigEndian.PutUint32(b[12:], tokenSeq.Add(1))
 	return hex.EncodeToString(b[:])
 }

@@ -10,8 +10,9 @@
 // the server's own expiry frees a crashed claim when the lease runs out, on
 // the server's clock. Complete and Release compare the claim's token in a
 // small Lua script (EVALSHA), because only a script can compare and write
-// atomically. Batches are pipelined: a batch of claims costs one round trip,
-// and so does a batch of completions.
+// atomically. Batches cost one round trip each: claims are pipelined; on a
+// single node one script call completes (or releases) a whole batch, and on
+// a cluster the per-key scripts are pipelined so no script spans two slots.
 //
 // # URLs
 //
@@ -27,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -88,8 +90,7 @@ func (s *Store) Client() redis.UniversalClient { return s.c }
 // Close closes the underlying client.
 func (s *Store) Close() error { return s.c.Close() }
 
-// Record encoding, designed so the Lua scripts can check the token with one
-// prefix comparison and complete a record without parsing it:
+// Record encoding (the IN_PROGRESS value doubles as the claim's token):
 //
 //	IN_PROGRESS: "P" token(32) leaseUntilMs(13 digits) fingerprint
 //	COMPLETED:   "C" token(32) leaseUntilMs(13) expiresMs(13) len(fingerprint)(8 digits) fingerprint result
@@ -144,33 +145,99 @@ func decode(key, v string) (idempotency.Record, error) {
 	return r, nil
 }
 
-// KEYS[1] key; ARGV[1] "P"..token; ARGV[2] expiresMs; ARGV[3] result; ARGV[4] ttl ms.
-// Returns 1 done, 0 no record, -1 held by another claim or completed.
+// The token a Claim returns is the exact IN_PROGRESS value it wrote, so
+// fencing is one string comparison and the client builds the COMPLETED
+// value itself: the scripts stay as small as Lua allows.
+//
+// KEYS[1] key; ARGV[1] the claimed value; ARGV[2] the completed value;
+// ARGV[3] ttl ms. Returns 1 done, 0 no record, -1 held by another claim or
+// already completed.
 var completeScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
-if string.sub(cur, 1, 33) ~= ARGV[1] then return -1 end
-local fp = string.sub(cur, 47)
-redis.call('SET', KEYS[1], 'C' .. string.sub(cur, 2, 46) .. ARGV[2] .. string.format('%08d', #fp) .. fp .. ARGV[3], 'PX', ARGV[4])
+if cur ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
 
-// KEYS[1] key; ARGV[1] "P"..token. Returns 1 deleted, 0 no record, -1 held by another claim.
+// KEYS[1] key; ARGV[1] the claimed value. Returns 1 deleted, 0 no record,
+// -1 held by another claim.
 var releaseScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
-if string.sub(cur, 1, 33) ~= ARGV[1] then return -1 end
+if cur ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
 return 1
 `)
+
+// Multi-key forms for a single node, where all keys of a batch live on one
+// server: one script call completes or releases the whole batch, which costs
+// the server far less than one call per key. Cluster and ring clients use the
+// per-key scripts, pipelined, so no script touches keys of two slots.
+//
+// KEYS: the keys; ARGV[1] ttl ms; then the claimed and the completed value
+// for each key. Returns one code per key, as completeScript.
+var completeManyScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+  local cur = redis.call('GET', k)
+  if not cur then out[i] = 0
+  elseif cur ~= ARGV[2*i] then out[i] = -1
+  else redis.call('SET', k, ARGV[2*i + 1], 'PX', ARGV[1]); out[i] = 1 end
+end
+return out
+`)
+
+// KEYS: the keys; ARGV[i]: the claimed value of KEYS[i].
+var releaseManyScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+  local cur = redis.call('GET', k)
+  if not cur then out[i] = 0
+  elseif cur ~= ARGV[i] then out[i] = -1
+  else redis.call('DEL', k); out[i] = 1 end
+end
+return out
+`)
+
+// singleNode reports whether every key lives on one server.
+func (s *Store) singleNode() bool {
+	_, ok := s.c.(*redis.Client)
+	return ok
+}
+
+// runMany runs a multi-key script (EVALSHA, then EVAL if the server lacks
+// it) and maps its codes to errors for the items at idx.
+func (s *Store) runMany(ctx context.Context, sc *redis.Script, op string, keys []string, args []any, idx []int, errs []error) {
+	pk := make([]string, len(idx))
+	for j, i := range idx {
+		pk[j] = s.prefix + keys[i]
+	}
+	codes, err := sc.Run(ctx, s.c, pk, args...).Int64Slice()
+	for j, i := range idx {
+		switch {
+		case err != nil:
+			errs[i] = storeErr(op, err)
+		case j >= len(codes):
+			errs[i] = storeErr(op, errors.New("script returned too few results"))
+		default:
+			errs[i] = scriptResult(keys[i], op, codes[j], nil)
+		}
+	}
+}
 
 func storeErr(op string, err error) error {
 	return fmt.Errorf("%w: redisstore: %s: %w", idempotency.ErrStore, op, err)
 }
 
-func (s *Store) claimCmd(ctx context.Context, c redis.Cmdable, req idempotency.ClaimRequest, token string, now time.Time) *redis.StatusCmd {
-	return c.SetArgs(ctx, s.prefix+req.Key, encodeClaim(token, req.Fingerprint, now.Add(req.Lease)),
-		redis.SetArgs{Mode: "NX", TTL: req.Lease, Get: true})
+// newClaimValue returns the IN_PROGRESS value for req, which is also the
+// claim's token.
+func newClaimValue(req idempotency.ClaimRequest, now time.Time) string {
+	return encodeClaim(idempotency.NewToken(), req.Fingerprint, now.Add(req.Lease))
+}
+
+func (s *Store) claimCmd(ctx context.Context, c redis.Cmdable, req idempotency.ClaimRequest, value string) *redis.StatusCmd {
+	return c.SetArgs(ctx, s.prefix+req.Key, value, redis.SetArgs{Mode: "NX", TTL: req.Lease, Get: true})
 }
 
 func claimResult(req idempotency.ClaimRequest, token string, cmd *redis.StatusCmd) (idempotency.Claim, error) {
@@ -201,8 +268,8 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 	if err := checkLease(req); err != nil {
 		return idempotency.Claim{}, err
 	}
-	token := idempotency.NewToken()
-	return claimResult(req, token, s.claimCmd(ctx, s.c, req, token, time.Now()))
+	token := newClaimValue(req, time.Now())
+	return claimResult(req, token, s.claimCmd(ctx, s.c, req, token))
 }
 
 func scriptResult(key, op string, n int64, err error) error {
@@ -218,13 +285,28 @@ func scriptResult(key, op string, n int64, err error) error {
 	}
 }
 
-func validToken(token string) bool { return len(token) == tokenLen }
+// validToken reports whether token can be a claimed value.
+func validToken(token string) bool { return len(token) >= hdrLen && token[0] == 'P' }
+
+// completedValue builds the COMPLETED value from the claimed one.
+func completedValue(claimed string, result []byte, expires time.Time) string {
+	fp := claimed[hdrLen:]
+	var b strings.Builder
+	b.Grow(len(claimed) + msLen + fpLenLen + len(result))
+	b.WriteByte('C')
+	b.WriteString(claimed[1:hdrLen])
+	b.WriteString(ms(expires))
+	fmt.Fprintf(&b, "%0*d", fpLenLen, len(fp))
+	b.WriteString(fp)
+	b.Write(result)
+	return b.String()
+}
+
+func clampTTL(ttl time.Duration) time.Duration { return max(ttl, time.Millisecond) }
 
 func completeArgs(token string, result []byte, ttl time.Duration) []any {
-	if ttl < time.Millisecond {
-		ttl = time.Millisecond
-	}
-	return []any{"P" + token, ms(time.Now().Add(ttl)), result, ttl.Milliseconds()}
+	ttl = clampTTL(ttl)
+	return []any{token, completedValue(token, result, time.Now().Add(ttl)), ttl.Milliseconds()}
 }
 
 // Complete implements idempotency.Store.
@@ -241,7 +323,7 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	if !validToken(token) {
 		return scriptResult(key, "release", -1, nil)
 	}
-	n, err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, "P"+token).Int64()
+	n, err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, token).Int64()
 	return scriptResult(key, "release", n, err)
 }
 
@@ -271,8 +353,8 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		if errs[i] = checkLease(req); errs[i] != nil {
 			continue
 		}
-		tokens[i] = idempotency.NewToken()
-		cmds[i] = s.claimCmd(ctx, pipe, req, tokens[i], now)
+		tokens[i] = newClaimValue(req, now)
+		cmds[i] = s.claimCmd(ctx, pipe, req, tokens[i])
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // per-command errors are read below
@@ -327,6 +409,27 @@ func (s *Store) runScripts(ctx context.Context, sc *redis.Script, op string, key
 // CompleteBatch implements idempotency.BatchStore with one pipelined round
 // trip (two the first time a server sees the script).
 func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
+	if s.singleNode() && len(items) > 1 && sameTTL(items) {
+		keys := make([]string, len(items))
+		errs := make([]error, len(items))
+		ttl := clampTTL(items[0].TTL)
+		expires := time.Now().Add(ttl)
+		args := []any{ttl.Milliseconds()}
+		idx := make([]int, 0, len(items))
+		for i, it := range items {
+			keys[i] = it.Key
+			if !validToken(it.Token) {
+				errs[i] = scriptResult(it.Key, "complete", -1, nil)
+				continue
+			}
+			idx = append(idx, i)
+			args = append(args, it.Token, completedValue(it.Token, it.Result, expires))
+		}
+		if len(idx) > 0 {
+			s.runMany(ctx, completeManyScript, "complete", keys, args, idx, errs)
+		}
+		return errs
+	}
 	keys := make([]string, len(items))
 	args := make([][]any, len(items))
 	for i, it := range items {
@@ -340,13 +443,41 @@ func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completio
 
 // ReleaseBatch implements idempotency.BatchStore with one pipelined round trip.
 func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) []error {
+	if s.singleNode() && len(items) > 1 {
+		keys := make([]string, len(items))
+		errs := make([]error, len(items))
+		args := make([]any, 0, len(items))
+		idx := make([]int, 0, len(items))
+		for i, it := range items {
+			keys[i] = it.Key
+			if !validToken(it.Token) {
+				errs[i] = scriptResult(it.Key, "release", -1, nil)
+				continue
+			}
+			idx = append(idx, i)
+			args = append(args, it.Token)
+		}
+		if len(idx) > 0 {
+			s.runMany(ctx, releaseManyScript, "release", keys, args, idx, errs)
+		}
+		return errs
+	}
 	keys := make([]string, len(items))
 	args := make([][]any, len(items))
 	for i, it := range items {
 		keys[i] = it.Key
 		if validToken(it.Token) {
-			args[i] = []any{"P" + it.Token}
+			args[i] = []any{it.Token}
 		}
 	}
 	return s.runScripts(ctx, releaseScript, "release", keys, args)
+}
+
+func sameTTL(items []idempotency.Completion) bool {
+	for _, it := range items[1:] {
+		if it.TTL != items[0].TTL {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,171 @@
+// Command redisbench measures idempotent records per second through
+// idempotency.Middleware on Redis with a no-op handler, and compares them
+// with redis-benchmark's plain SET NX on the same server in the same run.
+// scripts/bench-redis.sh runs it; see the README's performance section.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/idempotency"
+	"github.com/eventfn/eventfn/idempotency/redisstore"
+)
+
+func main() {
+	url := flag.String("redis-url", os.Getenv("EVENTFN_REDIS_URL"), "Redis URL")
+	port := flag.Int("port", 0, "Redis port for redis-benchmark")
+	dur := flag.Duration("duration", 3*time.Second, "time per scenario")
+	flag.Parse()
+	if *url == "" || *port == 0 {
+		fmt.Fprintln(os.Stderr, "usage: redisbench -redis-url URL -port PORT")
+		os.Exit(2)
+	}
+	store, err := redisstore.Open(*url, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer store.Close()
+
+	a := scenario(store, "a", 1, 10, *dur)
+	b := scenario(store, "b", 10, 10, *dur)
+	c := scenario(store, "c", 1, 1000, *dur)
+	ref1 := redisBenchmark(*port, 1, 1, 100_000)
+	ref50 := redisBenchmark(*port, 50, 16, 2_000_000)
+	go1 := goSetNX(store.Client(), 1, 1, *dur)
+	go50 := goSetNX(store.Client(), 50, 16, *dur)
+
+	fmt.Println()
+	fmt.Printf("(a) 10-record batches, one stream:          %10.0f records/s\n", a)
+	fmt.Printf("(b) 10 concurrent streams of 10-record:      %10.0f records/s\n", b)
+	fmt.Printf("(c) 1000-record batches, one stream:         %10.0f records/s\n", c)
+	fmt.Printf("redis-benchmark SET NX EX 60 -c 1 -P 1:      %10.0f ops/s\n", ref1)
+	fmt.Printf("redis-benchmark SET NX EX 60 -c 50 -P 16:    %10.0f ops/s\n", ref50)
+	fmt.Printf("go-redis SET NX EX 60, 1 client, no pipeline:  %7.0f ops/s  (same client library, same process)\n", go1)
+	fmt.Printf("go-redis SET NX EX 60, 50 clients, pipeline 16: %6.0f ops/s\n", go50)
+	fmt.Println()
+	fmt.Printf("ratio (a) / go-redis 1 client: %.2fx\n", a/go1)
+	fmt.Printf("ratio (b) / go-redis 50x16:    %.0f%%\n", 100*b/go50)
+	fmt.Printf("ratio (a) / (-c 1 -P 1):   %.2fx   (target >= 3x)\n", a/ref1)
+	fmt.Printf("ratio (b) / (-c 50 -P 16): %.0f%%    (target >= 30%%, ceiling 50%%)\n", 100*b/ref50)
+	fmt.Printf("ratio (c) / (-c 50 -P 16): %.0f%%\n", 100*c/ref50)
+}
+
+// scenario runs streams goroutines, each processing batches of size records
+// one after another for d, and returns records per second.
+func scenario(store *redisstore.Store, name string, streams, size int, d time.Duration) float64 {
+	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	h := idempotency.Middleware(store, &idempotency.Options{Scope: fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano())})(noop)
+	var total atomic.Int64
+	var failed atomic.Int64
+	var seq atomic.Int64
+	ctx := context.Background()
+	// Warm-up: connections and script cache.
+	handler.Process(ctx, h, batch(&seq, 10), nil)
+	start := time.Now()
+	stop := start.Add(d)
+	var wg sync.WaitGroup
+	for s := 0; s < streams; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				for _, r := range handler.Process(ctx, h, batch(&seq, size), nil) {
+					if r.Err != nil {
+						failed.Add(1)
+					}
+				}
+				total.Add(int64(size))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if failed.Load() > 0 {
+		fmt.Fprintf(os.Stderr, "scenario %s: %d records failed\n", name, failed.Load())
+		os.Exit(1)
+	}
+	rate := float64(total.Load()) / el.Seconds()
+	fmt.Printf("scenario %s: %d streams x %d-record batches: %d records in %s = %.0f records/s\n", name, streams, size, total.Load(), el.Round(time.Millisecond), rate)
+	return rate
+}
+
+func batch(seq *atomic.Int64, n int) []*handler.Message {
+	msgs := make([]*handler.Message, n)
+	for i := range msgs {
+		msgs[i] = &handler.Message{ID: strconv.FormatInt(seq.Add(1), 10), Body: []byte(`{"order":"o","amount":1}`)}
+	}
+	return msgs
+}
+
+// goSetNX measures plain SET NX EX 60 with go-redis: clients goroutines,
+// each sending pipelines of depth commands, for d.
+func goSetNX(c redis.UniversalClient, clients, depth int, d time.Duration) float64 {
+	ctx := context.Background()
+	var total atomic.Int64
+	var seq atomic.Int64
+	stop := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if depth == 1 {
+					c.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
+				} else {
+					p := c.Pipeline()
+					for j := 0; j < depth; j++ {
+						p.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
+					}
+					_, _ = p.Exec(ctx)
+				}
+				total.Add(int64(depth))
+			}
+		}()
+	}
+	wg.Wait()
+	rate := float64(total.Load()) / time.Since(start).Seconds()
+	fmt.Printf("go-redis -c %d -P %d: %.0f ops/s\n", clients, depth, rate)
+	return rate
+}
+
+// redisBenchmark runs redis-benchmark's SET key val NX EX 60 on random keys
+// and returns requests per second.
+func redisBenchmark(port, clients, pipeline, n int) float64 {
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(clients), "-P", strconv.Itoa(pipeline),
+		"-n", strconv.Itoa(n), "-r", "100000000", "--csv", "SET", "bench:__rand_int__", "val", "NX", "EX", "60"}
+	out, err := exec.Command("redis-benchmark", args...).Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redis-benchmark:", err)
+		os.Exit(1)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ",")
+		if len(f) >= 2 && strings.HasPrefix(f[0], `"SET`) {
+			v, err := strconv.ParseFloat(strings.Trim(f[1], `"`), 64)
+			if err == nil {
+				fmt.Printf("redis-benchmark -c %d -P %d: %.0f ops/s\n", clients, pipeline, v)
+				return v
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "redis-benchmark: cannot parse output:\n%s", out)
+	os.Exit(1)
+	return 0
+}
