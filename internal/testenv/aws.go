@@ -33,13 +33,22 @@ func RIE(t testing.TB) string { t.Helper(); return Getenv(t, RIEBinary) }
 func BuildLambda(t testing.TB, dir string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags=lambda.norpc", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("testenv: build %s: %v\n%s", dir, err, b)
+	if err := BuildLambdaTo(dir, out, runtime.GOARCH); err != nil {
+		t.Fatal(err)
 	}
 	return out
+}
+
+// BuildLambdaTo is BuildLambda for callers without a testing.TB (TestMain,
+// benchmarks' setup), writing the executable to out for GOARCH arch.
+func BuildLambdaTo(dir, out, arch string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags=lambda.norpc", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testenv: build %s: %v\n%s", dir, err, b)
+	}
+	return nil
 }
 
 // Function is a Lambda function running under the Runtime Interface
