@@ -123,8 +123,10 @@ func TestSNSEnvelopes(t *testing.T) {
 			wantID: sqsID,
 		},
 		{
-			name:   "another Type is not an envelope",
-			rec:    func(t *testing.T) events.SQSMessage { return envelopeRecord(t, with("Type", "SubscriptionConfirmation")) },
+			name: "another Type is not an envelope",
+			rec: func(t *testing.T) events.SQSMessage {
+				return envelopeRecord(t, with("Type", "SubscriptionConfirmation"))
+			},
 			wantID: sqsID,
 		},
 		{
@@ -142,7 +144,9 @@ func TestSNSEnvelopes(t *testing.T) {
 		},
 		{
 			name: "an envelope whose Message is not a string fails alone",
-			rec:  func(t *testing.T) events.SQSMessage { return envelopeRecord(t, with("Message", map[string]any{"id": "o-9"})) },
+			rec: func(t *testing.T) events.SQSMessage {
+				return envelopeRecord(t, with("Message", map[string]any{"id": "o-9"}))
+			},
 		},
 		{
 			name: "an envelope with an empty MessageId fails alone",

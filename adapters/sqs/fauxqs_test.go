@@ -7,10 +7,12 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -170,5 +172,96 @@ func TestConsumerRedriveOnFauxqs(t *testing.T) {
 		if n, _ := strconv.Atoi(qa.Attributes[a]); n != 0 {
 			t.Errorf("%s = %d after the run, want 0", a, n)
 		}
+	}
+}
+
+// lambdaRecord converts a received message the way Lambda's SQS poller
+// does.
+func lambdaRecord(m types.Message, arn string) events.SQSMessage {
+	return events.SQSMessage{
+		MessageId:      aws.ToString(m.MessageId),
+		ReceiptHandle:  aws.ToString(m.ReceiptHandle),
+		Body:           aws.ToString(m.Body),
+		Attributes:     m.Attributes,
+		EventSource:    "aws:sqs",
+		EventSourceARN: arn,
+		AWSRegion:      "us-east-1",
+	}
+}
+
+func receiveOne(t *testing.T, c *awssqs.Client, url string, wait int32) *types.Message {
+	t.Helper()
+	out, err := c.ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+		QueueUrl: aws.String(url), WaitTimeSeconds: wait, VisibilityTimeout: 30,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) == 0 {
+		return nil
+	}
+	return &out.Messages[0]
+}
+
+func TestLambdaVisibilityAndDeadLetterOnFauxqs(t *testing.T) {
+	c := fauxqsClient(t)
+	ctx := context.Background()
+	qURL, qARN := createQueue(t, c, "lambda-src", map[string]string{"VisibilityTimeout": "30"})
+	dlq, _ := createQueue(t, c, "lambda-dlq", nil)
+	for _, b := range []string{"later", "never"} {
+		if _, err := c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(qURL), MessageBody: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []events.SQSMessage
+	for len(recs) < 2 {
+		m := receiveOne(t, c, qURL, 1)
+		if m == nil {
+			t.Fatal("the sent messages were not received")
+		}
+		recs = append(recs, lambdaRecord(*m, qARN))
+	}
+	h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+		if string(m.Body) == "later" {
+			return handler.RetryAfter(time.Second, nil)
+		}
+		return handler.Permanent(fmt.Errorf("order %s can never be applied", m.Body))
+	})
+	l := sqs.NewLambda(h, &sqs.Options{
+		Client:                  c,
+		QueueURL:                func(string) string { return qURL }, // fauxqs's URLs are not AWS's
+		DeadLetterQueueURL:      dlq,
+		ReportBatchItemFailures: true,
+	})
+	resp, err := l.HandleSQS(ctx, events.SQSEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var laterID string
+	for _, r := range recs {
+		if r.Body == "later" {
+			laterID = r.MessageId
+		}
+	}
+	if got := failureIDs(resp); !slices.Equal(got, []string{laterID}) {
+		t.Errorf("batchItemFailures = %v, want only the RetryAfter message", got)
+	}
+	// The message was received with a 30 s visibility timeout; RetryAfter(1s)
+	// shortened it, so it is back well within this 10 s wait.
+	m := receiveOne(t, c, qURL, 10)
+	if m == nil || aws.ToString(m.Body) != "later" || m.Attributes["ApproximateReceiveCount"] != "2" {
+		t.Fatalf("redelivery = %+v, want later on its second receive", m)
+	}
+	d := receiveOne(t, c, dlq, 1)
+	if d == nil || aws.ToString(d.Body) != "never" {
+		t.Fatalf("dead-letter queue holds %+v, want the permanent failure", d)
+	}
+	if e := d.MessageAttributes[sqs.AttrError].StringValue; e == nil || !strings.Contains(*e, "can never be applied") {
+		t.Errorf("%s = %v", sqs.AttrError, e)
+	}
+	if q := d.MessageAttributes[sqs.AttrQueue].StringValue; q == nil || *q != qARN {
+		t.Errorf("%s = %v, want %s", sqs.AttrQueue, q, qARN)
 	}
 }
