@@ -406,71 +406,67 @@ func (s *Store) runScripts(ctx context.Context, sc *redis.Script, op string, key
 	return errs
 }
 
-// CompleteBatch implements idempotency.BatchStore with one pipelined round
-// trip (two the first time a server sees the script).
+// CompleteBatch implements idempotency.BatchStore in one round trip (two
+// the first time a server sees the script).
 func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
-	if s.singleNode() && len(items) > 1 && sameTTL(items) {
-		keys := make([]string, len(items))
-		errs := make([]error, len(items))
-		ttl := clampTTL(items[0].TTL)
-		expires := time.Now().Add(ttl)
-		args := []any{ttl.Milliseconds()}
-		idx := make([]int, 0, len(items))
-		for i, it := range items {
-			keys[i] = it.Key
-			if !validToken(it.Token) {
-				errs[i] = scriptResult(it.Key, "complete", -1, nil)
-				continue
-			}
-			idx = append(idx, i)
-			args = append(args, it.Token, completedValue(it.Token, it.Result, expires))
-		}
-		if len(idx) > 0 {
-			s.runMany(ctx, completeManyScript, "complete", keys, args, idx, errs)
-		}
-		return errs
-	}
-	keys := make([]string, len(items))
-	args := make([][]any, len(items))
+	keys, tokens := make([]string, len(items)), make([]string, len(items))
 	for i, it := range items {
-		keys[i] = it.Key
-		if validToken(it.Token) {
-			args[i] = completeArgs(it.Token, it.Result, it.TTL)
-		}
+		keys[i], tokens[i] = it.Key, it.Token
 	}
-	return s.runScripts(ctx, completeScript, "complete", keys, args)
+	var head []any
+	var expires time.Time
+	many := len(items) > 1 && sameTTL(items)
+	if many {
+		ttl := clampTTL(items[0].TTL)
+		expires = time.Now().Add(ttl)
+		head = []any{ttl.Milliseconds()}
+	}
+	return s.fencedBatch(ctx, "complete", completeScript, completeManyScript, many, head, keys, tokens,
+		func(i int) []any { return []any{tokens[i], completedValue(tokens[i], items[i].Result, expires)} },
+		func(i int) []any { return completeArgs(tokens[i], items[i].Result, items[i].TTL) })
 }
 
-// ReleaseBatch implements idempotency.BatchStore with one pipelined round trip.
+// ReleaseBatch implements idempotency.BatchStore in one round trip.
 func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) []error {
-	if s.singleNode() && len(items) > 1 {
-		keys := make([]string, len(items))
-		errs := make([]error, len(items))
-		args := make([]any, 0, len(items))
-		idx := make([]int, 0, len(items))
-		for i, it := range items {
-			keys[i] = it.Key
-			if !validToken(it.Token) {
-				errs[i] = scriptResult(it.Key, "release", -1, nil)
+	keys, tokens := make([]string, len(items)), make([]string, len(items))
+	for i, it := range items {
+		keys[i], tokens[i] = it.Key, it.Token
+	}
+	args := func(i int) []any { return []any{tokens[i]} }
+	return s.fencedBatch(ctx, "release", releaseScript, releaseManyScript, len(items) > 1, nil, keys, tokens, args, args)
+}
+
+// fencedBatch runs a token-fenced script for every item: as one call of the
+// multi-key script many (ARGV: head, then manyArgs of each item) when
+// allowed and the client is a single node, else as one pipelined call of
+// the script one per item (ARGV: oneArgs). Items with an impossible token
+// fail with ErrLeaseLost without a call.
+func (s *Store) fencedBatch(ctx context.Context, op string, one, many *redis.Script, allowMany bool, head []any,
+	keys, tokens []string, manyArgs, oneArgs func(i int) []any) []error {
+	if allowMany && s.singleNode() {
+		errs := make([]error, len(keys))
+		args := append([]any(nil), head...)
+		idx := make([]int, 0, len(keys))
+		for i := range keys {
+			if !validToken(tokens[i]) {
+				errs[i] = scriptResult(keys[i], op, -1, nil)
 				continue
 			}
 			idx = append(idx, i)
-			args = append(args, it.Token)
+			args = append(args, manyArgs(i)...)
 		}
 		if len(idx) > 0 {
-			s.runMany(ctx, releaseManyScript, "release", keys, args, idx, errs)
+			s.runMany(ctx, many, op, keys, args, idx, errs)
 		}
 		return errs
 	}
-	keys := make([]string, len(items))
-	args := make([][]any, len(items))
-	for i, it := range items {
-		keys[i] = it.Key
-		if validToken(it.Token) {
-			args[i] = []any{it.Token}
+	args := make([][]any, len(keys))
+	for i := range keys {
+		if validToken(tokens[i]) {
+			args[i] = oneArgs(i)
 		}
 	}
-	return s.runScripts(ctx, releaseScript, "release", keys, args)
+	return s.runScripts(ctx, one, op, keys, args)
 }
 
 func sameTTL(items []idempotency.Completion) bool {
