@@ -32,7 +32,8 @@ type ReceiveOptions struct {
 	HandlerTimeout time.Duration
 	// DeadlineMargin is handler.ProcessOptions.DeadlineMargin.
 	DeadlineMargin time.Duration
-	// MaxRetryDelay caps the delay honoured for handler.RetryAfter.
+	// MaxRetryDelay caps the delay honoured for handler.RetryAfter. A
+	// message held for its delay keeps one of Concurrency's slots.
 	// Default: 10 min (Pub/Sub's longest ack deadline).
 	MaxRetryDelay time.Duration
 	// MaxDeliveryAttempts is the subscription's dead-letter policy maximum.

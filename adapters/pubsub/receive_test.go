@@ -37,7 +37,7 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), nameSeq.Add(1))
 }
 
-func newClient(t *testing.T) *gpubsub.Client {
+func newClient(t testing.TB) *gpubsub.Client {
 	t.Helper()
 	testenv.PubSub(t)
 	c, err := gpubsub.NewClient(context.Background(), testProject)
@@ -48,7 +48,7 @@ func newClient(t *testing.T) *gpubsub.Client {
 	return c
 }
 
-func newTopic(t *testing.T, c *gpubsub.Client) string {
+func newTopic(t testing.TB, c *gpubsub.Client) string {
 	t.Helper()
 	name := fmt.Sprintf("projects/%s/topics/%s", testProject, uniqueName("topic"))
 	if _, err := c.TopicAdminClient.CreateTopic(context.Background(), &pubsubpb.Topic{Name: name}); err != nil {
@@ -60,7 +60,7 @@ func newTopic(t *testing.T, c *gpubsub.Client) string {
 	return name
 }
 
-func newSub(t *testing.T, c *gpubsub.Client, topic string, mod func(*pubsubpb.Subscription)) string {
+func newSub(t testing.TB, c *gpubsub.Client, topic string, mod func(*pubsubpb.Subscription)) string {
 	t.Helper()
 	s := &pubsubpb.Subscription{
 		Name:               fmt.Sprintf("projects/%s/subscriptions/%s", testProject, uniqueName("sub")),
@@ -79,7 +79,7 @@ func newSub(t *testing.T, c *gpubsub.Client, topic string, mod func(*pubsubpb.Su
 	return s.Name
 }
 
-func publish(t *testing.T, p *gpubsub.Publisher, msgs ...*gpubsub.Message) []string {
+func publish(t testing.TB, p *gpubsub.Publisher, msgs ...*gpubsub.Message) []string {
 	t.Helper()
 	ctx := context.Background()
 	results := make([]*gpubsub.PublishResult, len(msgs))

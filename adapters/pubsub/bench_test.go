@@ -1,0 +1,127 @@
+package pubsub_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gpubsub "cloud.google.com/go/pubsub/v2"
+
+	"github.com/eventfn/eventfn/adapters/pubsub"
+	"github.com/eventfn/eventfn/handler"
+)
+
+var nop = handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+
+// BenchmarkPushHandler measures the adapter's own cost for one wrapped push
+// (decode, Process, respond), without the network.
+func BenchmarkPushHandler(b *testing.B) {
+	h := pubsub.NewPushHandler(nop, nil)
+	body := []byte(fmt.Sprintf(`{"message":{"data":%q,"messageId":"m-1","attributes":{"a":"b"},"publishTime":"2024-01-02T03:04:05Z"},"subscription":"projects/p/subscriptions/s"}`,
+		b64(`{"id":"o-1","customer":"c-1","amount_cents":1250}`)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+		if w.Code != http.StatusNoContent {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// BenchmarkOIDCVerify measures one token verification with a cached key.
+func BenchmarkOIDCVerify(b *testing.B) {
+	good, _ := testKeys()
+	v := testVerifier()
+	tok := signToken(good, testKid, googleClaims(nil))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.VerifyToken(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReceive measures end-to-end pull throughput against pstest:
+// publish b.N messages, Receive until every one is acked.
+func BenchmarkReceive(b *testing.B) {
+	c := newClient(b)
+	topic := newTopic(b, c)
+	sub := newSub(b, c, topic, nil)
+	p := c.Publisher(topic)
+	defer p.Stop()
+	var acked atomic.Int64
+	h := handler.HandlerFunc(func(context.Context, *handler.Message) error { acked.Add(1); return nil })
+	msgs := make([]*gpubsub.Message, b.N)
+	for i := range msgs {
+		msgs[i] = &gpubsub.Message{Data: []byte(`{"id":"o"}`)}
+	}
+	results := make([]*gpubsub.PublishResult, len(msgs))
+	for i, m := range msgs {
+		results[i] = p.Publish(context.Background(), m)
+	}
+	for _, r := range results {
+		if _, err := r.Get(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- pubsub.Receive(ctx, c, sub, h, &pubsub.ReceiveOptions{Concurrency: 50, Logger: quiet})
+	}()
+	for acked.Load() < int64(b.N) {
+		select {
+		case err := <-done:
+			b.Fatalf("Receive returned early: %v", err)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkReceiveRawClient is BenchmarkReceive with the client's own
+// Receive and no adapter: pstest's delivery rate, the baseline.
+func BenchmarkReceiveRawClient(b *testing.B) {
+	c := newClient(b)
+	topic := newTopic(b, c)
+	sub := newSub(b, c, topic, nil)
+	p := c.Publisher(topic)
+	defer p.Stop()
+	results := make([]*gpubsub.PublishResult, b.N)
+	for i := range results {
+		results[i] = p.Publish(context.Background(), &gpubsub.Message{Data: []byte(`{"id":"o"}`)})
+	}
+	for _, r := range results {
+		if _, err := r.Get(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var acked atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	s := c.Subscriber(sub)
+	s.ReceiveSettings.MaxOutstandingMessages = 50
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Receive(ctx, func(_ context.Context, m *gpubsub.Message) { acked.Add(1); m.Ack() })
+	}()
+	for acked.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+}
