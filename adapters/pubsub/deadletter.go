@@ -61,11 +61,9 @@ func PublishDeadLetters(p *pubsub.Publisher) DeadLetterFunc {
 		if !m.PublishedAt.IsZero() {
 			attrs[AttrPublishTime] = m.PublishedAt.UTC().Format(time.RFC3339Nano)
 		}
-		id, err := p.Publish(ctx, &pubsub.Message{Data: m.Body, Attributes: attrs}).Get(ctx)
-		if err != nil {
+		if _, err := p.Publish(ctx, &pubsub.Message{Data: m.Body, Attributes: attrs}).Get(ctx); err != nil {
 			return fmt.Errorf("pubsub: publish message %s to dead-letter topic %s: %w", m.ID, p, err)
 		}
-		_ = id
 		return nil
 	}
 }
