@@ -41,6 +41,53 @@ type decodedEvent struct {
 // record does not even carry its message ID (Lambda could not be told which
 // record failed).
 func decodeEvent(payload []byte) (*decodedEvent, error) {
+	// Fast path: one decode of the whole event, good for every record.
+	var all struct {
+		Records []lambdaRecord `json:"Records"`
+	}
+	if json.Unmarshal(payload, &all) == nil && all.Records != nil {
+		if ev, ok := fastEvent(all.Records); ok {
+			return ev, nil
+		}
+	}
+	return slowDecodeEvent(payload)
+}
+
+// fastEvent builds the event from records that all decoded, if they are all
+// well-formed records of one kind.
+func fastEvent(recs []lambdaRecord) (*decodedEvent, bool) {
+	if len(recs) == 0 {
+		return &decodedEvent{}, true
+	}
+	ev := &decodedEvent{}
+	switch recs[0].EventSource {
+	case "aws:sqs":
+		ev.kind = kindSQS
+		ev.sqs = make([]events.SQSMessage, len(recs))
+		for i := range recs {
+			if recs[i].EventSource != "aws:sqs" || recs[i].MessageId == "" {
+				return nil, false
+			}
+			ev.sqs[i] = recs[i].SQSMessage
+		}
+	case "aws:sns":
+		ev.kind = kindSNS
+		ev.sns = make([]events.SNSEventRecord, len(recs))
+		for i := range recs {
+			r := &recs[i]
+			if r.EventSource != "aws:sns" || r.SNS == nil {
+				return nil, false
+			}
+			ev.sns[i] = events.SNSEventRecord{EventVersion: r.EventVersion, EventSubscriptionArn: r.EventSubscriptionArn, EventSource: r.EventSource, SNS: *r.SNS}
+		}
+	default:
+		return nil, false
+	}
+	return ev, true
+}
+
+// slowDecodeEvent decodes record by record, to tell which ones are broken.
+func slowDecodeEvent(payload []byte) (*decodedEvent, error) {
 	var top struct {
 		Records *[]json.RawMessage `json:"Records"`
 	}

@@ -77,16 +77,21 @@ func (l *Lambda) handleSQS(ctx context.Context, recs []events.SQSMessage, decode
 	l.warn.observe(recs)
 	items := runBatch(ctx, &l.o, l.h, recs, decodeErrs, nil)
 
-	sctx, cancel := settleContext(ctx, l.o.Process)
-	defer cancel()
-	settle(sctx, &l.o, l.o.Client, items)
+	if l.o.Client != nil {
+		sctx, cancel := settleContext(ctx, l.o.Process)
+		settle(sctx, &l.o, l.o.Client, items)
+		cancel()
+	}
 
 	var resp events.SQSEventResponse
-	seen := make(map[string]bool)
+	var seen map[string]bool
 	for i := range items {
 		it := &items[i]
 		if it.outcome == handler.Ack || seen[it.rec.MessageId] {
 			continue
+		}
+		if seen == nil {
+			seen = make(map[string]bool)
 		}
 		seen[it.rec.MessageId] = true
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: it.rec.MessageId})

@@ -18,6 +18,8 @@
 //	                        queue's visibility timeout)
 //	ORDERS_DLQ_URL          explicit dead-letter queue for permanent failures
 //	                        (default: none, the queue's redrive policy)
+//	ORDERS_QUEUE_URL        the source queue's URL, for emulators whose URLs
+//	                        are not AWS's (default: derived from the ARN)
 //	ORDERS_LEDGER_FILE, ORDERS_FAIL_FIRST_ATTEMPT: see orders.ConfigFromEnv
 //	ORDERS_SLOW_MESSAGES    fault injection for the end-to-end tests: message
 //	                        IDs whose handler blocks until its deadline
@@ -86,6 +88,9 @@ func setup(ctx context.Context, env func(string) string) (handler.Handler, *sqs.
 			return awssqs.NewFromConfig(cfg), nil
 		}),
 		DeadLetterQueueURL: env("ORDERS_DLQ_URL"),
+	}
+	if u := env("ORDERS_QUEUE_URL"); u != "" {
+		opts.QueueURL = func(string) string { return u }
 	}
 	if n, _ := strconv.Atoi(env("EVENTFN_CONCURRENCY")); n > 0 {
 		opts.Process = &handler.ProcessOptions{Concurrency: n}

@@ -1,0 +1,184 @@
+package main_test
+
+// Benchmarks for the numbers issue 3 asks for; scripts/bench-lambda.sh runs
+// them and prints a summary.
+//
+//   - BenchmarkColdStart: process start of the real bootstrap binary to its
+//     first request for work (GET .../invocation/next) against a stub
+//     Runtime API, per store.
+//   - BenchmarkWarmInvoke: a warm invocation under the Runtime Interface
+//     Emulator: an empty event (the emulator's own call cost) and a batch of
+//     10 new orders on Redis; BenchmarkStoreRoundTrips measures the store's
+//     two round trips (batch claim and batch complete) on their own. The
+//     adapter + idempotency overhead is what the batch costs beyond both.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventfn/eventfn/idempotency"
+	"github.com/eventfn/eventfn/idempotency/redisstore"
+	"github.com/eventfn/eventfn/internal/testenv"
+)
+
+func BenchmarkColdStart(b *testing.B) {
+	bin := benchBootstrap(b)
+	ready := make(chan time.Time, 1)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case ready <- time.Now():
+		default:
+		}
+		<-r.Context().Done() // hold the long poll until the process is killed
+	})}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+
+	for _, st := range []struct {
+		name string
+		env  []string
+	}{
+		{"redis", []string{"EVENTFN_STORE=redis", "EVENTFN_REDIS_URL=redis://127.0.0.1:1/0"}},
+		{"dynamodb", []string{"EVENTFN_STORE=dynamodb", "EVENTFN_DYNAMODB_TABLE=idem", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x"}},
+	} {
+		b.Run(st.name, func(b *testing.B) {
+			var total time.Duration
+			for b.Loop() {
+				cmd := exec.Command(bin)
+				cmd.Env = append([]string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "PATH=/usr/bin:/bin"}, st.env...)
+				start := time.Now()
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case at := <-ready:
+					total += at.Sub(start)
+				case <-time.After(10 * time.Second):
+					b.Fatal("the function never asked for work")
+				}
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms-to-ready")
+		})
+	}
+}
+
+func BenchmarkWarmInvoke(b *testing.B) {
+	bin := benchBootstrap(b)
+	redisURL := testenv.Redis(b)
+	f := testenv.StartFunction(b, bin,
+		"EVENTFN_STORE=redis", "EVENTFN_REDIS_URL="+redisURL,
+		"ORDERS_LEDGER_FILE=/dev/null", fmt.Sprintf("EVENTFN_SCOPE=bench-%d", time.Now().UnixNano()),
+		"EVENTFN_SQS_REPORT_BATCH_ITEM_FAILURES=true", "AWS_LAMBDA_FUNCTION_TIMEOUT=30")
+	bare := filepath.Join(buildDir, "bare")
+	if err := testenv.BuildLambdaTo("testdata/bare", bare, runtimeArch()); err != nil {
+		b.Fatal(err)
+	}
+	fb := testenv.StartFunction(b, bare)
+	ctx := context.Background()
+	empty := []byte(`{"Records":[]}`)
+	for _, fn := range []*testenv.Function{f, fb} { // cold starts outside the loops
+		if _, err := fn.Invoke(ctx, empty); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var seq atomic.Int64
+	newBatch := func() []byte {
+		n := seq.Add(1)
+		recs := make([]events.SQSMessage, 10)
+		for i := range recs {
+			id := fmt.Sprintf("w%d-%d", n, i)
+			recs[i] = record(id, order(id, 1), 1)
+		}
+		payload, _ := json.Marshal(events.SQSEvent{Records: recs})
+		return payload
+	}
+	b.Run("bare-function-10-records", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := fb.Invoke(ctx, newBatch()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("empty-event", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := f.Invoke(ctx, empty); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("10-records-redis", func(b *testing.B) {
+		for b.Loop() {
+			body, err := f.Invoke(ctx, newBatch())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if string(body) != `{"batchItemFailures":null}` {
+				b.Fatalf("response %s", body)
+			}
+		}
+	})
+}
+
+// BenchmarkStoreRoundTrips is the store's share of a 10-record batch: one
+// pipelined claim of 10 keys and one pipelined complete, from this process.
+func BenchmarkStoreRoundTrips(b *testing.B) {
+	s, err := redisstore.Open(testenv.Redis(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var seq int
+	for b.Loop() {
+		seq++
+		reqs := make([]idempotency.ClaimRequest, 10)
+		for i := range reqs {
+			reqs[i] = idempotency.ClaimRequest{Key: fmt.Sprintf("bench-rt-%d-%d-%d", time.Now().UnixNano(), seq, i), Fingerprint: "fp", Lease: time.Minute}
+		}
+		claims, errs := s.ClaimBatch(ctx, reqs)
+		items := make([]idempotency.Completion, len(claims))
+		for i, c := range claims {
+			if errs[i] != nil || !c.Acquired {
+				b.Fatalf("claim %d: %v %+v", i, errs[i], c)
+			}
+			items[i] = idempotency.Completion{Key: reqs[i].Key, Token: c.Token, TTL: time.Minute}
+		}
+		for i, err := range s.CompleteBatch(ctx, items) {
+			if err != nil {
+				b.Fatalf("complete %d: %v", i, err)
+			}
+		}
+	}
+}
+
+// benchBootstrap builds the example once per benchmark binary.
+func benchBootstrap(b *testing.B) string {
+	b.Helper()
+	out := filepath.Join(buildDir, "bootstrap")
+	buildOnce.Do(func() { buildErr = testenv.BuildLambdaTo(".", out, runtimeArch()) })
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	if fi, err := os.Stat(out); err == nil {
+		b.Logf("bootstrap: %s bytes", strconv.FormatInt(fi.Size(), 10))
+	}
+	return out
+}

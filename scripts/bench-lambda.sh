@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Measures what issue 3 asks of the AWS Lambda function (examples/aws-sqs):
+#   1. the stripped bootstrap's size with both stores linked (arm64 and amd64);
+#   2. process start to ready for work (first GET .../invocation/next against a
+#      stub Runtime API), with the Redis store and with the DynamoDB store;
+#   3. a warm invocation with a 10-record batch on Redis under the Runtime
+#      Interface Emulator, against a bare aws-lambda-go function given the same
+#      batch, the store's two round trips and the orders handler's own work.
+# Starts its own redis-server and installs aws-lambda-rie (scripts/services).
+#
+# Usage: scripts/bench-lambda.sh [iterations, default 500]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+trap stop_all EXIT
+N=${1:-500}
+
+source scripts/services/redis.sh
+source scripts/services/rie.sh
+export EVENTFN_REQUIRE_SERVICES=1
+
+out=$(mktemp -d)
+trap 'stop_all; rm -rf "$out"' EXIT
+log "building bootstrap (GOOS=linux CGO_ENABLED=0 -tags lambda.norpc -trimpath -ldflags='-s -w')"
+for arch in arm64 amd64; do
+	(cd examples/aws-sqs && GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "$out/bootstrap-$arch" .)
+done
+
+log "running benchmarks ($N iterations each)"
+(cd examples/aws-sqs && go test -run '^$' -bench 'ColdStart|WarmInvoke|StoreRoundTrips|InProcess10' -benchtime "${N}x" -count 1 .) | tee "$out/bench.txt" >&2
+
+ns() { awk -v name="$1" '$1 ~ name { print $3; exit }' "$out/bench.txt"; }
+ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1e6 }'; }
+size() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB (%d bytes)", b / 1048576, b }'; }
+
+bare=$(ns 'WarmInvoke/bare-function-10-records')
+full=$(ns 'WarmInvoke/10-records-redis')
+store=$(ns 'StoreRoundTrips')
+user=$(ns 'InProcess10/orders-handler-alone')
+cold_redis=$(awk '$1 ~ /ColdStart\/redis/ { print $5; exit }' "$out/bench.txt")
+cold_ddb=$(awk '$1 ~ /ColdStart\/dynamodb/ { print $5; exit }' "$out/bench.txt")
+
+cat <<REPORT
+== examples/aws-sqs Lambda numbers ($(go env GOVERSION), $(nproc) CPUs, $N iterations) ==
+bootstrap size, stripped, both stores (limit 25 MB):
+  arm64: $(size "$out/bootstrap-arm64")
+  amd64: $(size "$out/bootstrap-amd64")
+process start to ready for work (limit 12 ms):
+  redis store:    ${cold_redis} ms
+  dynamodb store: ${cold_ddb} ms (loads the AWS config at start)
+warm invocation, 10-record batch, Redis, under aws-lambda-rie:
+  example function:                 $(ms "$full")
+  bare aws-lambda-go function:      $(ms "$bare")   (emulator + runtime + event decoding)
+  store: batch claim + complete:    $(ms "$store")
+  orders handler alone (10 orders): $(ms "$user")
+  => adapter + idempotency overhead: $(ms "$(awk -v a="$full" -v b="$bare" -v c="$store" -v d="$user" 'BEGIN { print a - b - c - d }')") (target 0.1 ms)
+in process (no emulator), 10 records:
+  adapter only, no-op handler:             $(ms "$(ns 'InProcess10/adapter-only')")
+  adapter + idempotency (memstore), no-op: $(ms "$(ns 'InProcess10/adapter\+idempotency-memstore')")
+  example with Redis:                      $(ms "$(ns 'InProcess10/example-redis')")
+REPORT
