@@ -10,15 +10,20 @@ _EVENTFN_PIDS=()
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
-# free_port prints a loopback TCP port that is free right now.
+# port_unused PORT succeeds when nothing listens on 127.0.0.1:PORT.
+port_unused() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port prints a loopback TCP port that is free right now: the kernel
+# picks one when python3 is there, else a random unused one.
 free_port() {
-	python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
+	if command -v python3 >/dev/null 2>&1; then
+		python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' && return
+	fi
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 25000))
+		port_unused "$p" && { echo "$p"; return; }
+	done
 }
 
 # wait_port HOST PORT SECONDS NAME waits until HOST:PORT accepts TCP connections.

@@ -1,29 +1,24 @@
 # Redis Cluster: three redis-server masters on free loopback ports, joined with
 # redis-cli --cluster create. Exports EVENTFN_REDIS_CLUSTER_URL for the cluster
 # tests of idempotency/redisstore. Needs scripts/services/redis.sh (installs redis).
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+	log "installing redis-server"
+	apt_install redis-server redis-tools
+fi
 _cluster_dir=$EVENTFN_CACHE/redis-cluster
 rm -rf "$_cluster_dir"
 mkdir -p "$_cluster_dir"
 # A cluster node also listens on its port + 10000 (the cluster bus), and the
-# port must be at most 55535: pick ports where both are free.
+# port must be at most 55535: pick ports where both are unused.
 _cluster_port() {
-	python3 - <<'PY2'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 45000)
-    ok = True
-    for q in (p, p + 10000):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", q))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-    if ok:
-        print(p)
-        break
-PY2
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 25000))
+		if port_unused "$p" && port_unused $((p + 10000)); then
+			echo "$p"
+			return
+		fi
+	done
 }
 _cluster_nodes=()
 for _i in 1 2 3; do

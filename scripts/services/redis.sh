@@ -1,5 +1,5 @@
 # Redis: Debian's redis-server on a free loopback port. Exports EVENTFN_REDIS_URL.
-if ! command -v redis-server >/dev/null; then
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
 	log "installing redis-server"
 	apt_install redis-server redis-tools
 fi
