@@ -167,3 +167,17 @@ func NewHandler(cfg Config) handler.Handler {
 		return cfg.Ledger.Apply(ctx, Entry{OrderID: o.ID, MessageID: m.ID, AmountCents: o.AmountCents})
 	})
 }
+
+// AppliedCounts reads a FileLedger's file and returns how many times each
+// order was applied: the exactly-once check of the examples' tests.
+func AppliedCounts(path string) (map[string]int, error) {
+	entries, err := ReadLedger(path)
+	if err != nil {
+		return nil, err
+	}
+	n := make(map[string]int, len(entries))
+	for _, e := range entries {
+		n[e.OrderID]++
+	}
+	return n, nil
+}
