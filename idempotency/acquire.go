@@ -72,9 +72,16 @@ func blocked(c Claim, fp, what string) error {
 	return err
 }
 
-// detached returns a context for store calls that follow a handler run.
+// detached returns a context for store calls that follow a handler run: it
+// ignores cancellation (the run is over; its outcome must be recorded) but
+// keeps a deadline that has not passed yet, so recording never makes an
+// invocation overrun its timeout. Past the deadline it allows finishTimeout.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	limit := time.Now().Add(finishTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.After(time.Now()) && dl.Before(limit) {
+		limit = dl
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), limit)
 }
 
 // sleepCtx waits d or until ctx is done.
