@@ -78,7 +78,11 @@ func blocked(c Claim, fp, what string) error {
 // invocation overrun its timeout. Past the deadline it allows finishTimeout.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	limit := time.Now().Add(finishTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.After(time.Now()) && dl.Before(limit) {
+	dl, ok := ctx.Deadline()
+	if b := handler.BatchFrom(ctx); b != nil {
+		dl, ok = b.Deadline() // the invocation's end, not the handlers' margin
+	}
+	if ok && dl.After(time.Now()) && dl.Before(limit) {
 		limit = dl
 	}
 	return context.WithDeadline(context.WithoutCancel(ctx), limit)
