@@ -23,15 +23,30 @@ type item struct {
 // handler.Process. A record that cannot become a message (decodeErrs[i], a
 // bad envelope, an oversized body) fails alone without running.
 //
+// On a FIFO queue, a record that fails this way stops its message group as
+// a failed handler would: the later records of the group are reported with
+// handler.ErrOrderingKeyFailed without running.
+//
 // native, when set, holds one SDK message per record, made reachable with
 // Message.As.
 func runBatch(ctx context.Context, o *Options, h handler.Handler, recs []events.SQSMessage, decodeErrs []error, native []types.Message) []item {
 	items := make([]item, len(recs))
 	msgs := make([]*handler.Message, 0, len(recs))
 	idx := make([]int, 0, len(recs))
+	ordered := o.Process == nil || !o.Process.Unordered
+	var stopped map[string]bool // FIFO groups with a record that could not run
 	for i := range recs {
 		it := &items[i]
 		it.rec = &recs[i]
+		group := ""
+		if ordered && isFIFO(it.rec.EventSourceARN) {
+			group = it.rec.Attributes["MessageGroupId"]
+		}
+		if group != "" && stopped[group] {
+			it.err = handler.ErrOrderingKeyFailed
+			it.outcome = handler.Classify(it.err)
+			continue
+		}
 		if decodeErrs != nil && decodeErrs[i] != nil {
 			it.err = decodeErrs[i]
 		} else if it.msg, it.err = o.newMessage(it.rec, nativeAt(native, i)); it.err != nil {
@@ -40,6 +55,12 @@ func runBatch(ctx context.Context, o *Options, h handler.Handler, recs []events.
 		if it.err != nil {
 			it.outcome = handler.Classify(it.err)
 			o.Logger.WarnContext(ctx, "sqs: record not handled", slog.String("message_id", it.rec.MessageId), slog.Any("error", it.err))
+			if group != "" {
+				if stopped == nil {
+					stopped = make(map[string]bool)
+				}
+				stopped[group] = true
+			}
 			continue
 		}
 		msgs = append(msgs, it.msg)

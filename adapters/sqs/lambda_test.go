@@ -293,6 +293,41 @@ func TestFIFOGroupFailsMidway(t *testing.T) {
 	}
 }
 
+func TestFIFOGroupStopsAtARecordThatCannotRun(t *testing.T) {
+	fifo := func(id, group, body string) events.SQSMessage {
+		r := rec(id, body)
+		r.EventSourceARN = "arn:aws:sqs:us-east-1:123456789012:orders.fifo"
+		r.Attributes["MessageGroupId"] = group
+		return r
+	}
+	tests := []struct {
+		name string
+		opts sqs.Options
+		bad  events.SQSMessage
+	}{
+		{"an oversized body", sqs.Options{MaxBodyBytes: 8}, fifo("a2", "A", `"far too large"`)},
+		{"a bad SNS envelope", sqs.Options{}, fifo("a2", "A", `{"Type":"Notification","MessageId":7,"TopicArn":"t","Timestamp":"x","Message":"m"}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recorder{}
+			log, _ := newLogger()
+			tt.opts.Logger, tt.opts.ReportBatchItemFailures = log, true
+			resp, err := sqs.NewLambda(r, &tt.opts).Invoke(context.Background(),
+				payload(t, fifo("a1", "A", "{}"), tt.bad, fifo("b1", "B", "{}"), fifo("a3", "A", "{}")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := failureIDs(resp), []string{"a2", "a3"}; !slices.Equal(got, want) {
+				t.Errorf("batchItemFailures = %v, want %v", got, want)
+			}
+			if got, want := r.ids(), []string{"a1", "b1"}; !slices.Equal(got, want) {
+				t.Errorf("handled %v, want %v (a3 must not run after a2 failed)", got, want)
+			}
+		})
+	}
+}
+
 func TestStandardQueueIgnoresMessageGroupId(t *testing.T) {
 	x := rec("a", "{}")
 	x.Attributes["MessageGroupId"] = "tenant-1" // fair queues set it on standard queues
