@@ -3,6 +3,7 @@ package pubsub
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -18,6 +19,18 @@ import (
 // is reported failed (nacked, non-2xx) so the platform redelivers it. It must
 // be safe for concurrent use.
 type DeadLetterFunc func(ctx context.Context, m *handler.Message, cause error) error
+
+// callDeadLetter runs fn and turns a panic into an error, so a bug in a
+// DeadLetterFunc keeps the message (nacked) instead of taking down the
+// process and every message in flight with it.
+func callDeadLetter(ctx context.Context, fn DeadLetterFunc, m *handler.Message, cause error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("pubsub: dead-letter function: %w", &handler.PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	return fn(ctx, m, cause)
+}
 
 // Attributes PublishDeadLetters adds to a dead-lettered copy, next to the
 // original attributes.

@@ -71,7 +71,7 @@ func (d *deliverer) deliver(ctx context.Context, m *handler.Message) verdict {
 		return verdict{status: http.StatusNoContent}
 	case handler.Reject:
 		if d.deadLetter != nil {
-			if err := d.deadLetter(ctx, m, res.Err); err != nil {
+			if err := callDeadLetter(ctx, d.deadLetter, m, res.Err); err != nil {
 				d.log.ErrorContext(ctx, "pubsub: dead-letter publish failed; message will be redelivered",
 					append(msgAttrs(m), slog.Any("error", err), slog.Any("cause", res.Err))...)
 				err = fmt.Errorf("%w (rejected by the handler: %v)", err, res.Err)

@@ -148,6 +148,8 @@ func TestPushHandlerStatusFollowsTheOutcome(t *testing.T) {
 			deadLetter: func(context.Context, *handler.Message, error) error { return nil }},
 		{name: "a failed dead-letter publish is 500", err: handler.Permanent(boom), status: 500,
 			deadLetter: func(context.Context, *handler.Message, error) error { return errors.New("unreachable") }},
+		{name: "a panicking dead-letter function is 500", err: handler.Permanent(boom), status: 500,
+			deadLetter: func(context.Context, *handler.Message, error) error { panic("bug") }},
 	}
 	body := fmt.Sprintf(`{"message":{"data":%q,"messageId":"m-1"}}`, b64(`{}`))
 	for _, tt := range tests {

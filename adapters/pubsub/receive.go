@@ -20,7 +20,8 @@ type ReceiveOptions struct {
 	// Settings are the client's receive settings (streams, lease
 	// extension, flow control by bytes). Default:
 	// pubsub.DefaultReceiveSettings. Receive overrides
-	// MaxOutstandingMessages with Concurrency.
+	// MaxOutstandingMessages with Concurrency and ignores ShutdownOptions
+	// (ShutdownTimeout below applies instead).
 	Settings *pubsub.ReceiveSettings
 	// Concurrency bounds how many messages are handled at once (the
 	// client's MaxOutstandingMessages). Default: handler.DefaultConcurrency.
@@ -107,6 +108,9 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, h 
 		o.Concurrency = handler.DefaultConcurrency
 	}
 	settings.MaxOutstandingMessages = o.Concurrency
+	// Receive's own ShutdownTimeout governs shutdown: the client must wait
+	// for every callback, or it returns while messages are still unsettled.
+	settings.ShutdownOptions = nil
 	maxExt := settings.MaxExtension
 	if maxExt <= 0 {
 		maxExt = pubsub.DefaultReceiveSettings.MaxExtension
@@ -258,7 +262,7 @@ func (r *receiver) settle(m *handler.Message, pm *pubsub.Message, res handler.Re
 	case handler.Reject:
 		if r.o.DeadLetter != nil {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hard), 30*time.Second)
-			err := r.o.DeadLetter(ctx, m, res.Err)
+			err := callDeadLetter(ctx, r.o.DeadLetter, m, res.Err)
 			cancel()
 			if err == nil {
 				r.log.Warn("pubsub: message rejected and dead-lettered", append(msgAttrs(m), slog.Any("error", res.Err))...)

@@ -507,6 +507,35 @@ func TestReceiveShutsDownGracefully(t *testing.T) {
 			t.Errorf("%d messages left on the subscription", n)
 		}
 	})
+	t.Run("the client's own shutdown options do not cut a running handler short", func(t *testing.T) {
+		c := newClient(t)
+		topic := newTopic(t, c)
+		sub := newSub(t, c, topic, nil)
+		started := make(chan struct{})
+		var finished atomic.Bool
+		h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+			close(started)
+			time.Sleep(300 * time.Millisecond)
+			finished.Store(true)
+			return nil
+		})
+		p := c.Publisher(topic)
+		defer p.Stop()
+		publish(t, p, &gpubsub.Message{Data: []byte("x")})
+		settings := gpubsub.DefaultReceiveSettings
+		settings.ShutdownOptions = &gpubsub.ShutdownOptions{Timeout: 10 * time.Millisecond}
+		stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Settings: &settings})
+		<-started
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if !finished.Load() {
+			t.Error("Receive returned before the handler finished")
+		}
+		if n := len(backlog(t, c, sub)); n != 0 {
+			t.Errorf("%d messages left on the subscription", n)
+		}
+	})
 	t.Run("a handler that outlives the shutdown timeout is nacked, not lost", func(t *testing.T) {
 		c := newClient(t)
 		topic := newTopic(t, c)
@@ -589,6 +618,30 @@ func TestReceiveKeepsARejectWhenTheDeadLetterTopicIsUnreachable(t *testing.T) {
 	id := publish(t, p, &gpubsub.Message{Data: []byte("poison")})[0]
 	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{DeadLetter: pubsub.PublishDeadLetters(dl)})
 	waitFor(t, "a redelivery of the rejected message", func() bool { return len(rec.deliveries(id)) >= 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReceiveKeepsARejectWhenTheDeadLetterFuncPanics(t *testing.T) {
+	c := newClient(t)
+	topic := newTopic(t, c)
+	sub := newSub(t, c, topic, nil)
+	rec := newRecorder()
+	h := rec.wrap(handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+		if string(m.Body) == "poison" {
+			return handler.Permanent(errors.New("poison"))
+		}
+		return nil
+	}))
+	dl := func(context.Context, *handler.Message, error) error { panic("dead-letter bug") }
+	p := c.Publisher(topic)
+	defer p.Stop()
+	ids := publish(t, p, &gpubsub.Message{Data: []byte("poison")}, &gpubsub.Message{Data: []byte("fine")})
+	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{DeadLetter: dl})
+	waitFor(t, "a redelivery of the rejected message and the good one acked", func() bool {
+		return len(rec.deliveries(ids[0])) >= 2 && rec.acked() == 1
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
