@@ -51,8 +51,8 @@ func GoogleKeys() KeySource { return defaultGoogleKeys }
 // JWKSKeys is a KeySource that fetches a JSON Web Key Set over HTTPS and
 // caches it for as long as the response's Cache-Control max-age allows
 // (one hour when absent). An unknown key ID triggers a refetch, at most once
-// a minute, so rotated keys are picked up and forged key IDs cannot make it
-// hammer the server. It is safe for concurrent use.
+// a minute (failed fetches included), so rotated keys are picked up and
+// forged key IDs cannot make it hammer the server. It is safe for concurrent use.
 type JWKSKeys struct {
 	url    string
 	client *http.Client
@@ -60,7 +60,7 @@ type JWKSKeys struct {
 	mu      sync.Mutex
 	keys    map[string]crypto.PublicKey
 	expires time.Time
-	fetched time.Time
+	fetched time.Time // the last fetch attempt
 }
 
 // NewJWKSKeys returns a JWKSKeys for url. A nil client means a client with a
@@ -81,18 +81,23 @@ func (j *JWKSKeys) PublicKey(ctx context.Context, keyID string) (crypto.PublicKe
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	now := time.Now()
-	if k, ok := j.keys[keyID]; ok && now.Before(j.expires) {
+	k, known := j.keys[keyID]
+	if known && now.Before(j.expires) {
 		return k, nil
 	}
-	if j.keys == nil || !now.Before(j.expires) || now.Sub(j.fetched) >= minRefetch {
-		keys, maxAge, err := j.fetch(ctx)
+	// Fetch when the set is stale or lacks keyID, at most once a minute,
+	// failed attempts included: a failing server is not hammered either.
+	if j.fetched.IsZero() || now.Sub(j.fetched) >= minRefetch {
+		j.fetched = now
+		// One request going away must not fail the fetch for everyone.
+		keys, maxAge, err := j.fetch(context.WithoutCancel(ctx))
 		if err != nil {
-			if k, ok := j.keys[keyID]; ok {
+			if known {
 				return k, nil // serve the stale key rather than fail every request
 			}
 			return nil, err
 		}
-		j.keys, j.fetched, j.expires = keys, now, now.Add(maxAge)
+		j.keys, j.expires = keys, now.Add(maxAge)
 	}
 	if k, ok := j.keys[keyID]; ok {
 		return k, nil

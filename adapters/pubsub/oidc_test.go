@@ -194,3 +194,22 @@ func TestJWKSKeysUnreachable(t *testing.T) {
 		t.Errorf("err = %v, want ErrUnauthenticated", err)
 	}
 }
+
+func TestJWKSKeysDoNotHammerAFailingServer(t *testing.T) {
+	var fetches atomic.Int32
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	defer jwks.Close()
+	good, _ := testKeys()
+	v := &pubsub.OIDCVerifier{Audience: testAudience, Keys: pubsub.NewJWKSKeys(jwks.URL, jwks.Client())}
+	for i := 0; i < 5; i++ {
+		if err := v.VerifyToken(context.Background(), signToken(good, fmt.Sprint("forged-", i), googleClaims(nil))); !errors.Is(err, pubsub.ErrUnauthenticated) {
+			t.Fatalf("verify %d: err = %v, want ErrUnauthenticated", i, err)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("JWKS fetched %d times within a minute, want 1", n)
+	}
+}
