@@ -215,8 +215,9 @@ func (c *Consumer) extend(ctx context.Context, recs []events.SQSMessage, done <-
 	}
 }
 
-// delete removes the acknowledged messages from the queue. A delete that
-// fails is logged; the message will be delivered again.
+// delete removes the acknowledged messages from the queue, sending again
+// the entries SQS failed on its side. A delete that still fails is logged;
+// the message will be delivered again.
 func (c *Consumer) delete(ctx context.Context, items []item) {
 	var acked []*item
 	for i := range items {
@@ -225,16 +226,21 @@ func (c *Consumer) delete(ctx context.Context, items []item) {
 		}
 	}
 	for chunk := range slices.Chunk(acked, 10) {
-		in := &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(c.queueURL)}
-		for k, it := range chunk {
-			in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(k)), ReceiptHandle: aws.String(it.rec.ReceiptHandle)})
-		}
-		out, err := c.c.DeleteMessageBatch(ctx, in)
-		if err == nil && len(out.Failed) > 0 {
-			err = batchError(out.Failed)
-		}
-		if err != nil {
-			c.o.Logger.ErrorContext(ctx, "sqs: delete failed; the messages will be redelivered", slog.String("queue", c.queueURL), slog.Any("error", err))
+		errs := perEntry(ctx, len(chunk), func(ctx context.Context, pending []int) ([]types.BatchResultErrorEntry, error) {
+			in := &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(c.queueURL)}
+			for _, k := range pending {
+				in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(k)), ReceiptHandle: aws.String(chunk[k].rec.ReceiptHandle)})
+			}
+			out, err := c.c.DeleteMessageBatch(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return out.Failed, nil
+		})
+		for k, err := range errs {
+			if err != nil {
+				c.o.Logger.ErrorContext(ctx, "sqs: delete failed; the message will be redelivered", slog.String("queue", c.queueURL), slog.String("message_id", chunk[k].rec.MessageId), slog.Any("error", err))
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,35 @@ func TestConsumerStopsOnMissingQueue(t *testing.T) {
 	var missing *types.QueueDoesNotExist
 	if !errors.As(err, &missing) {
 		t.Errorf("Run = %v, want QueueDoesNotExist", err)
+	}
+}
+
+func TestConsumerHandlesDeleteFailuresPerEntry(t *testing.T) {
+	internal := types.BatchResultErrorEntry{Code: aws.String("InternalError"), Message: aws.String("try again"), SenderFault: false}
+	invalid := types.BatchResultErrorEntry{Code: aws.String("ReceiptHandleIsInvalid"), Message: aws.String("expired"), SenderFault: true}
+	c := &fakeClient{receives: make(chan []types.Message, 1), entryFaults: map[string][]types.BatchResultErrorEntry{
+		"rh-a": {internal},           // SQS's fault, once: sent again
+		"rh-b": {internal, internal}, // twice: sent a third time
+		"rh-c": {invalid},            // the sender's: not sent again
+	}}
+	c.receives <- []types.Message{received("a", "{}", "1"), received("b", "{}", "1"), received("c", "{}", "1"), received("d", "{}", "1")}
+	log, buf := newLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{Options: sqs.Options{Logger: log}})
+	errc := make(chan error, 1)
+	go func() { errc <- cons.Run(ctx) }()
+	for !strings.Contains(buf.String(), "ReceiptHandleIsInvalid") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got, want := c.deletedHandles(), []string{"rh-a", "rh-b", "rh-d"}; !slices.Equal(got, want) {
+		t.Errorf("deleted %v, want %v (entries SQS failed are sent again)", got, want)
+	}
+	if logs := buf.String(); !strings.Contains(logs, "message_id=c") || strings.Contains(logs, "message_id=a") || strings.Contains(logs, "message_id=b") {
+		t.Errorf("the log should name c, whose delete failed for good, and only c:\n%s", logs)
 	}
 }

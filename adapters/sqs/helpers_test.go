@@ -115,11 +115,32 @@ type fakeClient struct {
 	sendErr  error
 	onVis    func(in *awssqs.ChangeMessageVisibilityBatchInput)
 	receives chan []types.Message
+	// entryFaults fails the batch entries (delete or visibility change) of
+	// these receipt handles, each fault once, as SQS reports them per entry.
+	entryFaults map[string][]types.BatchResultErrorEntry
+}
+
+// entryFault pops the next per-entry failure for a receipt handle, with the
+// entry's Id. Call with f.mu held.
+func (f *fakeClient) entryFault(id, rh *string) *types.BatchResultErrorEntry {
+	fs := f.entryFaults[*rh]
+	if len(fs) == 0 {
+		return nil
+	}
+	e := fs[0]
+	f.entryFaults[*rh] = fs[1:]
+	e.Id = id
+	return &e
 }
 
 func (f *fakeClient) ChangeMessageVisibilityBatch(ctx context.Context, in *awssqs.ChangeMessageVisibilityBatchInput, _ ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityBatchOutput, error) {
 	f.mu.Lock()
+	out := &awssqs.ChangeMessageVisibilityBatchOutput{}
 	for _, e := range in.Entries {
+		if fault := f.entryFault(e.Id, e.ReceiptHandle); fault != nil && f.visErr == nil {
+			out.Failed = append(out.Failed, *fault)
+			continue
+		}
 		f.vis = append(f.vis, visChange{*in.QueueUrl, *e.ReceiptHandle, e.VisibilityTimeout})
 	}
 	cb, err := f.onVis, f.visErr
@@ -130,7 +151,7 @@ func (f *fakeClient) ChangeMessageVisibilityBatch(ctx context.Context, in *awssq
 	if err != nil {
 		return nil, err
 	}
-	return &awssqs.ChangeMessageVisibilityBatchOutput{}, nil
+	return out, nil
 }
 
 func (f *fakeClient) SendMessage(ctx context.Context, in *awssqs.SendMessageInput, _ ...func(*awssqs.Options)) (*awssqs.SendMessageOutput, error) {
@@ -155,10 +176,15 @@ func (f *fakeClient) ReceiveMessage(ctx context.Context, in *awssqs.ReceiveMessa
 func (f *fakeClient) DeleteMessageBatch(ctx context.Context, in *awssqs.DeleteMessageBatchInput, _ ...func(*awssqs.Options)) (*awssqs.DeleteMessageBatchOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	out := &awssqs.DeleteMessageBatchOutput{}
 	for _, e := range in.Entries {
+		if fault := f.entryFault(e.Id, e.ReceiptHandle); fault != nil {
+			out.Failed = append(out.Failed, *fault)
+			continue
+		}
 		f.deleted = append(f.deleted, *e.ReceiptHandle)
 	}
-	return &awssqs.DeleteMessageBatchOutput{}, nil
+	return out, nil
 }
 
 func (f *fakeClient) visChanges() []visChange {

@@ -87,26 +87,80 @@ func changeVisibility(ctx context.Context, o *Options, c Client, items []item) {
 	var wg sync.WaitGroup
 	for q, es := range byQueue {
 		for chunk := range slices.Chunk(es, 10) {
-			in := &awssqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q)}
-			for k, e := range chunk {
-				in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
-					Id:                aws.String(strconv.Itoa(k)),
-					ReceiptHandle:     aws.String(e.it.rec.ReceiptHandle),
-					VisibilityTimeout: seconds(e.delay),
-				})
-			}
 			wg.Go(func() {
-				out, err := c.ChangeMessageVisibilityBatch(ctx, in)
-				if err == nil && len(out.Failed) > 0 {
-					err = batchError(out.Failed)
-				}
-				if err != nil {
-					o.Logger.WarnContext(ctx, "sqs: visibility change failed; the queue's visibility timeout applies", slog.String("queue", q), slog.Any("error", err))
+				errs := perEntry(ctx, len(chunk), func(ctx context.Context, pending []int) ([]types.BatchResultErrorEntry, error) {
+					in := &awssqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q)}
+					for _, k := range pending {
+						in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
+							Id:                aws.String(strconv.Itoa(k)),
+							ReceiptHandle:     aws.String(chunk[k].it.rec.ReceiptHandle),
+							VisibilityTimeout: seconds(chunk[k].delay),
+						})
+					}
+					out, err := c.ChangeMessageVisibilityBatch(ctx, in)
+					if err != nil {
+						return nil, err
+					}
+					return out.Failed, nil
+				})
+				for k, err := range errs {
+					if err != nil {
+						o.Logger.WarnContext(ctx, "sqs: visibility change failed; the queue's visibility timeout applies", slog.String("queue", q), slog.String("message_id", chunk[k].it.rec.MessageId), slog.Any("error", err))
+					}
 				}
 			})
 		}
 	}
 	wg.Wait()
+}
+
+// batchAttempts bounds how many times perEntry sends a batch entry.
+const batchAttempts = 3
+
+// perEntry runs a batch call over n entries, whose Ids are their indexes,
+// and sends again (batchAttempts times in all, while ctx lasts) the entries
+// that SQS failed through no fault of the sender: the SDK retries failed
+// calls, not failed entries. call builds and sends the request for the
+// pending indexes and returns the entries that failed. perEntry returns each
+// entry's final error, nil when it succeeded.
+func perEntry(ctx context.Context, n int, call func(ctx context.Context, pending []int) ([]types.BatchResultErrorEntry, error)) []error {
+	errs := make([]error, n)
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	for attempt := 1; ; attempt++ {
+		failed, err := call(ctx, pending)
+		if err != nil {
+			for _, i := range pending {
+				errs[i] = err
+			}
+			return errs
+		}
+		for _, i := range pending {
+			errs[i] = nil
+		}
+		var again []int
+		for _, f := range failed {
+			i, err := strconv.Atoi(aws.ToString(f.Id))
+			if err != nil || i < 0 || i >= n {
+				continue
+			}
+			errs[i] = fmt.Errorf("sqs: batch entry: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+			if !f.SenderFault {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 || attempt == batchAttempts {
+			return errs
+		}
+		select {
+		case <-ctx.Done():
+			return errs
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+		pending = again
+	}
 }
 
 // sendDeadLetter sends one permanently failed message to the explicit

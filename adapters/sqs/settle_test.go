@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/eventfn/eventfn/adapters/sqs"
 	"github.com/eventfn/eventfn/handler"
@@ -101,6 +103,26 @@ func TestVisibilityFailureStillReportsTheRecord(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "throttled") {
 		t.Errorf("the visibility failure was not logged:\n%s", buf)
+	}
+}
+
+func TestVisibilityFailuresAreHandledPerEntry(t *testing.T) {
+	internal := types.BatchResultErrorEntry{Code: aws.String("InternalError"), Message: aws.String("try again"), SenderFault: false}
+	invalid := types.BatchResultErrorEntry{Code: aws.String("ReceiptHandleIsInvalid"), Message: aws.String("expired"), SenderFault: true}
+	c := &fakeClient{entryFaults: map[string][]types.BatchResultErrorEntry{"rh-a": {internal}, "rh-b": {invalid}}}
+	log, buf := newLogger()
+	r := &recorder{fn: func(*handler.Message) error { return handler.RetryAfter(time.Minute, nil) }}
+	resp, err := sqs.NewLambda(r, &sqs.Options{Client: c, Logger: log, ReportBatchItemFailures: true}).
+		Invoke(context.Background(), payload(t, rec("a", "{}"), rec("b", "{}"), rec("c", "{}")))
+	if err != nil || !slices.Equal(failureIDs(resp), []string{"a", "b", "c"}) {
+		t.Errorf("Invoke = %v, %v; want all reported failed", failureIDs(resp), err)
+	}
+	want := []visChange{{queueURL, "rh-c", 60}, {queueURL, "rh-a", 60}}
+	if got := c.visChanges(); !slices.EqualFunc(got, want, func(a, b visChange) bool { return a == b }) {
+		t.Errorf("visibility changes = %v, want %v (a, which SQS failed, sent again)", got, want)
+	}
+	if logs := buf.String(); !strings.Contains(logs, "message_id=b") || strings.Contains(logs, "message_id=a") {
+		t.Errorf("the log should name b, whose change failed for good, and only b:\n%s", logs)
 	}
 }
 
