@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eventfn/eventfn/handler"
@@ -128,13 +129,31 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	results := handler.Process(ctx, f.h, msgs, f.opts.Process)
+	h := f.h
+	var routed sync.Map // *handler.Message -> the rejection routed to RejectedOutput
+	if f.opts.RejectedOutput != "" {
+		// A message routed to the rejected output is handled: report it as
+		// done to Process, so the rest of its session (ordering key) runs
+		// instead of failing the invocation on every delivery.
+		h = handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+			err := f.h.Handle(ctx, m)
+			if handler.Classify(err) == handler.Reject {
+				routed.Store(m, err)
+				return nil
+			}
+			return err
+		})
+	}
+	results := handler.Process(ctx, h, msgs, f.opts.Process)
 	sum := Summary{Messages: len(results)}
 	outputs := map[string]any{}
 	var rejected []json.RawMessage
 	failed := false
 	for _, res := range results {
 		m := res.Message
+		if err, ok := routed.Load(m); ok && res.Outcome == handler.Ack {
+			res.Err, res.Outcome = err.(error), handler.Reject
+		}
 		switch res.Outcome {
 		case handler.Ack:
 			sum.Acked++

@@ -306,3 +306,37 @@ func BenchmarkFunctionBatch(b *testing.B) {
 		}
 	}
 }
+
+// A rejected message routed to RejectedOutput is handled: the rest of its
+// session must run, or the session's invocation fails on every delivery and
+// its good messages are dead-lettered with the poison one.
+func TestFunctionRejectedOutputDoesNotBlockTheSession(t *testing.T) {
+	enc := func(v any) string { s, _ := json.Marshal(v); return string(s) }
+	body, _ := json.Marshal(map[string]any{
+		"Data": map[string]any{"orders": enc([]string{"not json", `{"id":"o-1"}`, `{"id":"o-2"}`})},
+		"Metadata": map[string]any{
+			"MessageIdArray":     enc([]string{"poison", "next-1", "next-2"}),
+			"DeliveryCountArray": enc([]int{1, 1, 1}),
+			"SessionIdArray":     enc([]string{"s", "s", "s"}),
+		},
+	})
+	rec := &recorder{}
+	f := servicebus.NewFunction(rec, &servicebus.FunctionOptions{Many: true, RejectedOutput: "rejected", Logger: quiet()})
+	code, resp := post(t, f, "ProcessOrderBatch", body)
+	if code != http.StatusOK {
+		t.Fatalf("status = %d, want 200; logs %v", code, resp.Logs)
+	}
+	for _, id := range []string{"next-1", "next-2"} {
+		if rec.byID(id) == nil {
+			t.Errorf("%s did not run after its session's poison message was routed to the rejected output", id)
+		}
+	}
+	got, _ := json.Marshal(resp.Outputs["rejected"])
+	if want := `["not json"]`; string(got) != want {
+		t.Errorf("Outputs.rejected = %s, want %s", got, want)
+	}
+	sum, _ := json.Marshal(resp.ReturnValue)
+	if want := `{"acked":2,"messages":3,"rejected":1,"retried":0}`; string(sum) != want {
+		t.Errorf("ReturnValue = %s, want %s", sum, want)
+	}
+}
