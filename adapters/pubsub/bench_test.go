@@ -58,19 +58,7 @@ func BenchmarkReceive(b *testing.B) {
 	defer p.Stop()
 	var acked atomic.Int64
 	h := handler.HandlerFunc(func(context.Context, *handler.Message) error { acked.Add(1); return nil })
-	msgs := make([]*gpubsub.Message, b.N)
-	for i := range msgs {
-		msgs[i] = &gpubsub.Message{Data: []byte(`{"id":"o"}`)}
-	}
-	results := make([]*gpubsub.PublishResult, len(msgs))
-	for i, m := range msgs {
-		results[i] = p.Publish(context.Background(), m)
-	}
-	for _, r := range results {
-		if _, err := r.Get(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-	}
+	publish(b, p, benchMessages(b.N)...)
 	b.ResetTimer()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -100,15 +88,7 @@ func BenchmarkReceiveRawClient(b *testing.B) {
 	sub := newSub(b, c, topic, nil)
 	p := c.Publisher(topic)
 	defer p.Stop()
-	results := make([]*gpubsub.PublishResult, b.N)
-	for i := range results {
-		results[i] = p.Publish(context.Background(), &gpubsub.Message{Data: []byte(`{"id":"o"}`)})
-	}
-	for _, r := range results {
-		if _, err := r.Get(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-	}
+	publish(b, p, benchMessages(b.N)...)
 	b.ResetTimer()
 	var acked atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,4 +104,13 @@ func BenchmarkReceiveRawClient(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	<-done
+}
+
+// benchMessages returns n small order messages to publish.
+func benchMessages(n int) []*gpubsub.Message {
+	msgs := make([]*gpubsub.Message, n)
+	for i := range msgs {
+		msgs[i] = &gpubsub.Message{Data: []byte(`{"id":"o"}`)}
+	}
+	return msgs
 }

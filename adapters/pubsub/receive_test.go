@@ -477,65 +477,46 @@ func TestReceiveRedeliversAMessageWhoseHandlerOutlivesItsTimeout(t *testing.T) {
 }
 
 func TestReceiveShutsDownGracefully(t *testing.T) {
-	t.Run("a running handler finishes and its message is acked", func(t *testing.T) {
-		c := newClient(t)
-		topic := newTopic(t, c)
-		sub := newSub(t, c, topic, nil)
-		started := make(chan struct{})
-		var finished atomic.Bool
-		h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
-			close(started)
-			time.Sleep(300 * time.Millisecond) // keeps working after shutdown starts
-			if ctx.Err() != nil {
-				return ctx.Err()
+	clientShutdown := gpubsub.DefaultReceiveSettings
+	clientShutdown.ShutdownOptions = &gpubsub.ShutdownOptions{Timeout: 10 * time.Millisecond}
+	for _, tt := range []struct {
+		name     string
+		settings *gpubsub.ReceiveSettings
+	}{
+		{"a running handler finishes and its message is acked", nil},
+		{"the client's own shutdown options do not cut a running handler short", &clientShutdown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t)
+			topic := newTopic(t, c)
+			sub := newSub(t, c, topic, nil)
+			started := make(chan struct{})
+			var finished atomic.Bool
+			h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+				close(started)
+				time.Sleep(300 * time.Millisecond) // keeps working after shutdown starts
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				finished.Store(true)
+				return nil
+			})
+			p := c.Publisher(topic)
+			defer p.Stop()
+			publish(t, p, &gpubsub.Message{Data: []byte("x")})
+			stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Settings: tt.settings})
+			<-started
+			if err := stop(); err != nil {
+				t.Fatal(err)
 			}
-			finished.Store(true)
-			return nil
+			if !finished.Load() {
+				t.Error("Receive returned before the handler finished")
+			}
+			if n := len(backlog(t, c, sub)); n != 0 {
+				t.Errorf("%d messages left on the subscription", n)
+			}
 		})
-		p := c.Publisher(topic)
-		defer p.Stop()
-		publish(t, p, &gpubsub.Message{Data: []byte("x")})
-		stop := startReceive(t, c, sub, h, nil)
-		<-started
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
-		if !finished.Load() {
-			t.Error("Receive returned before the handler finished")
-		}
-		if n := len(backlog(t, c, sub)); n != 0 {
-			t.Errorf("%d messages left on the subscription", n)
-		}
-	})
-	t.Run("the client's own shutdown options do not cut a running handler short", func(t *testing.T) {
-		c := newClient(t)
-		topic := newTopic(t, c)
-		sub := newSub(t, c, topic, nil)
-		started := make(chan struct{})
-		var finished atomic.Bool
-		h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
-			close(started)
-			time.Sleep(300 * time.Millisecond)
-			finished.Store(true)
-			return nil
-		})
-		p := c.Publisher(topic)
-		defer p.Stop()
-		publish(t, p, &gpubsub.Message{Data: []byte("x")})
-		settings := gpubsub.DefaultReceiveSettings
-		settings.ShutdownOptions = &gpubsub.ShutdownOptions{Timeout: 10 * time.Millisecond}
-		stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Settings: &settings})
-		<-started
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
-		if !finished.Load() {
-			t.Error("Receive returned before the handler finished")
-		}
-		if n := len(backlog(t, c, sub)); n != 0 {
-			t.Errorf("%d messages left on the subscription", n)
-		}
-	})
+	}
 	t.Run("a handler that outlives the shutdown timeout is nacked, not lost", func(t *testing.T) {
 		c := newClient(t)
 		topic := newTopic(t, c)
