@@ -15,6 +15,12 @@ if ! command -v java >/dev/null || ! command -v javac >/dev/null; then
 	apt_install openjdk-17-jdk-headless
 fi
 
+# The readiness check below posts an API call with curl.
+if ! command -v curl >/dev/null; then
+	log "installing curl"
+	apt_install curl
+fi
+
 if [ ! -f "$DDB_LOCAL_DIR/.installed" ]; then
 	log "installing DynamoDB Local from npm $DDB_LOCAL_PKG"
 	rm -rf "$DDB_LOCAL_DIR"
