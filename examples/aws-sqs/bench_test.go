@@ -169,14 +169,11 @@ func BenchmarkStoreRoundTrips(b *testing.B) {
 	}
 }
 
-// benchBootstrap builds the example once per benchmark binary.
+// benchBootstrap builds the example once per benchmark binary and logs its
+// size.
 func benchBootstrap(b *testing.B) string {
 	b.Helper()
-	out := filepath.Join(buildDir, "bootstrap")
-	buildOnce.Do(func() { buildErr = testenv.BuildLambdaTo(".", out, runtimeArch()) })
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
+	out := bootstrap(b)
 	if fi, err := os.Stat(out); err == nil {
 		b.Logf("bootstrap: %s bytes", strconv.FormatInt(fi.Size(), 10))
 	}

@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 }
 
 // bootstrap builds the example once per test binary.
-func bootstrap(t *testing.T) string {
+func bootstrap(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(buildDir, "bootstrap")
 	buildOnce.Do(func() { buildErr = testenv.BuildLambdaTo(".", out, runtimeArch()) })
