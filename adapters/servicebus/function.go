@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventfn/eventfn/handler"
 )
@@ -42,7 +43,10 @@ type FunctionOptions struct {
 	// serviceBus output to a parking queue). When set, the bodies of
 	// rejected messages (handler.Permanent) are written to it in Outputs and
 	// those messages count as handled, so one poison message does not fail
-	// the whole invocation. Default: empty, a rejected message fails the
+	// the whole invocation (nor block the rest of its session). A body that
+	// is not UTF-8 text cannot pass through Outputs' JSON unchanged and is
+	// not routed: it fails the invocation as below. Default: empty, a
+	// rejected message fails the
 	// invocation like a transient error and Service Bus dead-letters it
 	// after MaxDeliveryCount.
 	RejectedOutput string
@@ -137,7 +141,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// instead of failing the invocation on every delivery.
 		h = handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 			err := f.h.Handle(ctx, m)
-			if handler.Classify(err) == handler.Reject {
+			if handler.Classify(err) == handler.Reject && routable(m.Body) {
 				routed.Store(m, err)
 				return nil
 			}
@@ -161,7 +165,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		case handler.Reject:
 			sum.Rejected++
-			if f.opts.RejectedOutput != "" {
+			if f.opts.RejectedOutput != "" && routable(m.Body) {
 				rejected = append(rejected, bodyJSON(m.Body))
 				logs.add(fmt.Sprintf("eventfn: message %s attempt %d: rejected, routed to output %s: %v", m.ID, m.DeliveryAttempt, f.opts.RejectedOutput, res.Err))
 				f.logResult(ctx, fn, res, "servicebus: message rejected; routed to the rejected output")
@@ -193,6 +197,13 @@ func (f *Function) logResult(ctx context.Context, fn string, res handler.Result,
 		slog.String("function", fn), slog.String("message_id", m.ID), slog.Int("attempt", m.DeliveryAttempt),
 		slog.String("outcome", res.Outcome.String()), slog.Any("error", res.Err))
 }
+
+// routable reports whether a body can be written to RejectedOutput
+// unchanged: Outputs travel as JSON text, so a body that is not UTF-8 (a
+// "dataType": "binary" payload) would arrive mangled while the host completes
+// the original. Such a message fails the invocation instead, and Service Bus
+// dead-letters it intact after MaxDeliveryCount.
+func routable(b []byte) bool { return utf8.Valid(b) }
 
 // bodyJSON returns the body as a JSON value for an output binding: itself
 // when it is valid JSON, else a JSON string.

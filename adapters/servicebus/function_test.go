@@ -340,3 +340,20 @@ func TestFunctionRejectedOutputDoesNotBlockTheSession(t *testing.T) {
 		t.Errorf("ReturnValue = %s, want %s", sum, want)
 	}
 }
+
+// A rejected body that is not UTF-8 text cannot travel through the JSON of
+// Outputs unchanged; the invocation must not succeed (and the host complete
+// the original) with a mangled copy in the rejected output.
+func TestFunctionRejectedBinaryBodyIsNotMangled(t *testing.T) {
+	f := servicebus.NewFunction(&recorder{}, &servicebus.FunctionOptions{Binding: "order", Binary: true, RejectedOutput: "rejected", Logger: quiet()})
+	code, resp := invoke(t, f, "ProcessOrder", "single-binary.json")
+	if code != http.StatusOK {
+		return // not acknowledged: Service Bus keeps the original bytes
+	}
+	want := append([]byte{0x00, 0xff, 0x10, 0x80}, `{"id":"o-bin"}`...)
+	var got []string
+	raw, _ := json.Marshal(resp.Outputs["rejected"])
+	if err := json.Unmarshal(raw, &got); err != nil || len(got) != 1 || got[0] != string(want) {
+		t.Errorf("status 200 (the host completes the message) but Outputs.rejected = %s, want the body %q unchanged", raw, want)
+	}
+}
