@@ -46,9 +46,8 @@ type FunctionOptions struct {
 	// the whole invocation (nor block the rest of its session). A body that
 	// is not UTF-8 text cannot pass through Outputs' JSON unchanged and is
 	// not routed: it fails the invocation as below. Default: empty, a
-	// rejected message fails the
-	// invocation like a transient error and Service Bus dead-letters it
-	// after MaxDeliveryCount.
+	// rejected message fails the invocation like a transient error and
+	// Service Bus dead-letters it after MaxDeliveryCount.
 	RejectedOutput string
 	// MaxBodyBytes bounds the request body. Default: 256 MiB.
 	MaxBodyBytes int64
