@@ -119,6 +119,38 @@ func TestConsumerExtendsVisibilityAndFinishesOnShutdown(t *testing.T) {
 	}
 }
 
+func TestConsumerAbandonsHandlersThatIgnoreShutdown(t *testing.T) {
+	c := &fakeClient{receives: make(chan []types.Message, 1)}
+	c.receives <- []types.Message{received("stuck", "{}", "1"), received("quick", "{}", "1")}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+		if m.ID == "stuck" {
+			close(started)
+			<-release // ignores its context
+		}
+		return nil
+	})
+	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{ShutdownTimeout: 100 * time.Millisecond})
+	errc := make(chan error, 1)
+	go func() { errc <- cons.Run(ctx) }()
+	<-started
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return although its handler ignores cancellation")
+	}
+	if got := c.deletedHandles(); len(got) != 0 {
+		t.Errorf("deleted %v from an abandoned batch, want nothing (it is redelivered)", got)
+	}
+}
+
 func TestConsumerStopsOnMissingQueue(t *testing.T) {
 	c := &missingQueue{}
 	err := sqs.NewConsumer(c, queueURL, handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }), nil).Run(context.Background())
