@@ -43,7 +43,9 @@ type OIDCVerifier struct {
 	// every token.
 	Audience string
 	// ServiceAccountEmail, when set, must equal the token's email claim, and
-	// the email must be verified; otherwise the request gets 403.
+	// the email must be verified; otherwise the request gets 403. Set it in
+	// production: without it any Google-signed token minted for Audience,
+	// by any service account of any project, is accepted.
 	ServiceAccountEmail string
 	// Issuers are the accepted iss claims. Default: "https://accounts.google.com"
 	// and "accounts.google.com".
