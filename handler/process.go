@@ -65,7 +65,10 @@ type slot struct {
 //     ErrOrderingKeyFailed without running;
 //   - near the context's deadline no new message starts (ErrDeadline), and a
 //     handler still running when Process must return is reported as failed
-//     with ErrDeadline (its goroutine is left to finish on its own);
+//     with ErrDeadline (its goroutine is left to finish on its own); when the
+//     context is cancelled, no new message starts and running handlers get
+//     half the DeadlineMargin to return before they are abandoned the same
+//     way;
 //   - a panic is recovered into a *PanicError for that message alone.
 //
 // Handlers receive a context carrying the Batch (see BatchFrom). Process is
@@ -139,8 +142,11 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	}
 
 	workers := min(o.Concurrency, len(groups))
+	// The caller must stay free to abandon stuck handlers when the context
+	// can end (a deadline or a cancellation); otherwise it works too.
+	watch := hasDeadline || ctx.Done() != nil
 	done := make(chan struct{})
-	if workers == 1 && !hasDeadline {
+	if workers == 1 && !watch {
 		for _, g := range groups {
 			runGroup(g)
 		}
@@ -162,20 +168,18 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		for w := 1; w < workers; w++ {
 			go work()
 		}
-		if hasDeadline {
-			// The caller must stay free to abandon stuck handlers.
+		if watch {
 			go work()
 			go func() { wg.Wait(); close(done) }()
 		} else {
-			// The caller works too: one goroutine fewer, and its stack is
-			// already grown.
 			work()
 			wg.Wait()
 			close(done)
 		}
 	}
 
-	if hasDeadline {
+	switch {
+	case hasDeadline:
 		abandonAt := deadline.Add(-o.DeadlineMargin / 2)
 		t := time.NewTimer(time.Until(abandonAt))
 		select {
@@ -183,7 +187,20 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		case <-t.C:
 		}
 		t.Stop()
-	} else {
+	case watch:
+		// Cancelled without a deadline (a consumer shutting down): handlers
+		// get half the margin to return, then are abandoned.
+		select {
+		case <-done:
+		case <-ctx.Done():
+			t := time.NewTimer(o.DeadlineMargin / 2)
+			select {
+			case <-done:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	default:
 		<-done
 	}
 

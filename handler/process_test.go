@@ -249,3 +249,25 @@ func BenchmarkProcess(b *testing.B) {
 		}
 	}
 }
+
+func TestProcessAbandonsHandlersThatIgnoreCancellation(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 2)
+	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+		started <- struct{}{}
+		if m.ID == "0" {
+			<-release // ignores its context
+		}
+		return nil
+	})
+	go func() { <-started; <-started; cancel() }()
+	res := handler.Process(ctx, h, msgs(2), &handler.ProcessOptions{Concurrency: 2, DeadlineMargin: 200 * time.Millisecond})
+	if !errors.Is(res[0].Err, handler.ErrDeadline) || res[0].Outcome != handler.Retry {
+		t.Errorf("stuck handler: %+v, want abandoned with ErrDeadline", res[0])
+	}
+	if res[1].Err != nil {
+		t.Errorf("finished handler: %v", res[1].Err)
+	}
+}

@@ -41,9 +41,9 @@ type ConsumerOptions struct {
 	// time. Default: 1.
 	Pollers int
 	// ShutdownTimeout is how long in-flight handlers may keep running after
-	// Run's context is cancelled before their context is cancelled too. A
-	// batch whose handlers still run a second after that is abandoned
-	// unsettled (nothing deleted: SQS redelivers it) so that Run returns.
+	// Run's context is cancelled before their context is cancelled too.
+	// Handlers still running shortly after that are abandoned: their
+	// messages are not deleted, so SQS redelivers them, and Run returns.
 	// Default: 30s.
 	ShutdownTimeout time.Duration
 	// QueueARN is reported as Message.Queue and decides whether the queue is
@@ -173,23 +173,9 @@ func (c *Consumer) handle(ctx context.Context, received []types.Message) {
 	done := make(chan struct{})
 	var ext sync.WaitGroup
 	ext.Go(func() { c.extend(pctx, recs, done) })
-	result := make(chan []item, 1)
-	go func() { result <- runBatch(pctx, &c.o.Options, c.h, recs, nil, received) }()
-	abandon, stopAbandon := abandonAfter(pctx, abandonGrace)
-	defer stopAbandon()
-	var items []item
-	select {
-	case items = <-result:
-	case <-abandon:
-		// A handler ignores its cancelled context. Stop waiting and settle
-		// nothing: the visibility extension stops, so every message of the
-		// batch is delivered again after its visibility timeout.
-		close(done)
-		ext.Wait()
-		c.o.Logger.ErrorContext(ctx, "sqs: handlers still running after the shutdown timeout; the batch is abandoned and will be redelivered",
-			slog.String("queue", c.queueURL), slog.Int("messages", len(recs)))
-		return
-	}
+	// Once pctx is cancelled, Process gives running handlers half its
+	// DeadlineMargin, then reports them failed (Retry) and returns.
+	items := runBatch(pctx, &c.o.Options, c.h, recs, nil, received)
 	close(done)
 	ext.Wait()
 
@@ -197,35 +183,6 @@ func (c *Consumer) handle(ctx context.Context, received []types.Message) {
 	defer scancel()
 	settle(sctx, &c.o.Options, c.c, items)
 	c.delete(sctx, items)
-}
-
-// abandonGrace is how long the consumer waits for handlers once their
-// context was cancelled at the end of ShutdownTimeout.
-const abandonGrace = time.Second
-
-// abandonAfter returns a channel closed grace after ctx is done, and a
-// function that cancels it.
-func abandonAfter(ctx context.Context, grace time.Duration) (<-chan struct{}, func()) {
-	ch := make(chan struct{})
-	var mu sync.Mutex
-	var t *time.Timer
-	stopped := false
-	stopCtx := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t = time.AfterFunc(grace, func() { close(ch) })
-		}
-	})
-	return ch, func() {
-		stopCtx()
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		if t != nil {
-			t.Stop()
-		}
-	}
 }
 
 // extend renews the batch's visibility every third of the visibility
