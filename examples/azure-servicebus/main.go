@@ -59,7 +59,7 @@ func run(ctx context.Context) error {
 		Binding: "order", Queue: queue, RejectedOutput: "rejected",
 	}))
 	mux.Handle("/ProcessOrderBatch", servicebus.NewFunction(h, &servicebus.FunctionOptions{
-		Binding: "orders", Many: true, Queue: queue, RejectedOutput: "rejected",
+		Binding: "orders", Many: true, Queue: getenv("ORDERS_BULK_QUEUE", "orders-bulk"), RejectedOutput: "rejected",
 	}))
 	addr, err := servicebus.Addr()
 	if err != nil {
