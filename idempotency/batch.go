@@ -52,7 +52,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		if _, ok := g.cache.get(key, time.Now()); ok {
 			continue
 		}
-		kr := &keyRun{key: key, fp: fp, msg: m, done: make(chan struct{})}
+		kr := &keyRun{key: key, fp: fp, msg: m}
 		byKey[key] = kr
 		st.byMsg[m] = batchEntry{kr, fp}
 		st.runs = append(st.runs, kr)
@@ -84,7 +84,7 @@ func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Messag
 	case kr.flushed && !kr.started:
 		// The batch already finished and released this claim; claim afresh.
 		kr.mu.Unlock()
-		fresh := &keyRun{key: kr.key, fp: fp, msg: m, started: true, done: make(chan struct{})}
+		fresh := &keyRun{key: kr.key, fp: fp, msg: m, started: true}
 		fresh.claim, fresh.claimErr = g.store.Claim(ctx, ClaimRequest{Key: kr.key, Fingerprint: fp, Lease: g.lease(ctx)})
 		return g.run(ctx, fresh, m, false)
 	case mismatch(kr.fp, fp):
@@ -99,14 +99,25 @@ func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Messag
 		kr.mu.Unlock()
 		return g.run(ctx, kr, m, true)
 	}
-	kr.mu.Unlock()
-	select {
-	case <-kr.done:
-	case <-ctx.Done():
-		return fmt.Errorf("idempotency: message %s waited for message %s with the same key in this batch: %w", m.ID, kr.msg.ID, ctx.Err())
+	// Follow the run of the first message with this key. The channel is made
+	// only when someone has to wait: most keys never need it.
+	if !kr.finished {
+		if kr.done == nil {
+			kr.done = make(chan struct{})
+		}
+		done := kr.done
+		kr.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("idempotency: message %s waited for message %s with the same key in this batch: %w", m.ID, kr.msg.ID, ctx.Err())
+		}
+		kr.mu.Lock()
 	}
-	if kr.err != nil {
-		return fmt.Errorf("idempotency: message %s has the key of message %s in this batch, which failed: %w", m.ID, kr.msg.ID, kr.err)
+	first, ferr := kr.msg.ID, kr.err
+	kr.mu.Unlock()
+	if ferr != nil {
+		return fmt.Errorf("idempotency: message %s has the key of message %s in this batch, which failed: %w", m.ID, first, ferr)
 	}
 	g.event(ctx, EventDuplicate, m)
 	return nil

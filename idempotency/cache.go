@@ -1,32 +1,33 @@
 package idempotency
 
 import (
-	"container/list"
 	"sync"
 	"time"
 )
 
 // completedCache remembers keys known to be COMPLETED so a warm process can
-// skip duplicates without a store round trip. It is a bounded LRU with
-// per-entry expiry, safe for concurrent use.
+// skip duplicates without a store round trip. It holds at most size entries
+// in two generations: new keys go to the current map; when it is full it
+// becomes the previous one and the old previous one is dropped, and a hit in
+// the previous map moves the key forward. That approximates LRU without an
+// allocation per entry. Safe for concurrent use.
 type completedCache struct {
-	mu    sync.Mutex
-	max   int
-	ll    *list.List
-	items map[string]*list.Element
+	mu        sync.Mutex
+	half      int
+	cur, prev map[string]cacheEntry
 }
 
 type cacheEntry struct {
-	key     string
 	fp      string
 	expires time.Time
 }
 
-func newCompletedCache(max int) *completedCache {
-	if max <= 0 {
+func newCompletedCache(size int) *completedCache {
+	if size <= 0 {
 		return nil
 	}
-	return &completedCache{max: max, ll: list.New(), items: make(map[string]*list.Element)}
+	half := max(size/2, 1)
+	return &completedCache{half: half, cur: make(map[string]cacheEntry, half)}
 }
 
 // get returns the fingerprint stored for key and whether key is cached.
@@ -36,17 +37,20 @@ func (c *completedCache) get(key string, now time.Time) (string, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[key]
+	e, ok := c.cur[key]
 	if !ok {
-		return "", false
+		if e, ok = c.prev[key]; !ok {
+			return "", false
+		}
+		delete(c.prev, key)
+		if now.Before(e.expires) {
+			c.put(key, e)
+		}
 	}
-	e := el.Value.(*cacheEntry)
 	if !now.Before(e.expires) {
-		c.ll.Remove(el)
-		delete(c.items, key)
+		delete(c.cur, key)
 		return "", false
 	}
-	c.ll.MoveToFront(el)
 	return e.fp, true
 }
 
@@ -55,16 +59,14 @@ func (c *completedCache) add(key, fp string, expires time.Time) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		el.Value = &cacheEntry{key: key, fp: fp, expires: expires}
-		c.ll.MoveToFront(el)
-		return
+	c.put(key, cacheEntry{fp: fp, expires: expires})
+	c.mu.Unlock()
+}
+
+// put stores e under key in the current generation. Callers hold c.mu.
+func (c *completedCache) put(key string, e cacheEntry) {
+	if _, ok := c.cur[key]; !ok && len(c.cur) >= c.half {
+		c.prev, c.cur = c.cur, make(map[string]cacheEntry, c.half)
 	}
-	c.items[key] = c.ll.PushFront(&cacheEntry{key: key, fp: fp, expires: expires})
-	for c.ll.Len() > c.max {
-		el := c.ll.Back()
-		c.ll.Remove(el)
-		delete(c.items, el.Value.(*cacheEntry).key)
-	}
+	c.cur[key] = e
 }

@@ -81,14 +81,16 @@ func FromJSONField(path string) KeyFunc {
 // lowercase hex SHA-256 of "eventfn-idem-v1\x00" + scope + "\x00" + raw.
 // It is 64 bytes long whatever the raw key's length or encoding.
 func HashKey(scope, raw string) string {
-	h := sha256.New()
-	h.Write([]byte("eventfn-idem-v1\x00"))
-	h.Write([]byte(scope))
-	h.Write([]byte{0})
-	h.Write([]byte(raw))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	var buf [256]byte // keys of ordinary length hash without a heap allocation
+	b := append(buf[:0], hashPrefix...)
+	b = append(b, scope...)
+	b = append(b, 0)
+	b = append(b, raw...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
+
+const hashPrefix = "eventfn-idem-v1\x00"
 
 // BodyFingerprint is the default payload fingerprint: the hex SHA-256 of the
 // body.

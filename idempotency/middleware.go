@@ -52,7 +52,7 @@ type keyRun struct {
 	succeeded bool
 	flushed   bool // the batch has finished; this run completes or releases itself
 	err       error
-	done      chan struct{}
+	done      chan struct{} // made by the first follower to wait; closed when the run ends
 }
 
 func (g *guard) event(ctx context.Context, e Event, m *handler.Message) {
@@ -97,7 +97,7 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 		g.reportBlocked(ctx, err, m)
 		return err
 	}
-	kr := &keyRun{key: key, fp: fp, msg: m, done: make(chan struct{})}
+	kr := &keyRun{key: key, fp: fp, msg: m}
 	kr.claim, kr.claimErr = g.store.Claim(ctx, ClaimRequest{Key: key, Fingerprint: fp, Lease: g.lease(ctx)})
 	kr.started = true
 	return g.run(ctx, kr, m, false)
@@ -131,8 +131,11 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		if self {
 			kr.flushed = true // nothing left for a batch flush to do
 		}
+		done := kr.done
 		kr.mu.Unlock()
-		close(kr.done)
+		if done != nil {
+			close(done)
+		}
 		if self {
 			g.finish(ctx, []*keyRun{kr})
 		}
