@@ -65,13 +65,17 @@ var (
 
 type permanentError struct{ err error }
 
+// Error returns "permanent: " and the cause.
 func (e *permanentError) Error() string {
 	if e.err == nil {
 		return ErrPermanent.Error()
 	}
 	return "permanent: " + e.err.Error()
 }
-func (e *permanentError) Unwrap() error        { return e.err }
+// Unwrap returns the cause.
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Is makes every permanent error match ErrPermanent.
 func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
 
 // Permanent marks err as a failure that redelivery cannot fix (a payload that
@@ -95,6 +99,7 @@ type RetryAfterError struct {
 	Err   error
 }
 
+// Error says the delay and the cause.
 func (e *RetryAfterError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("retry after %s", e.Delay)
@@ -133,6 +138,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error says what the handler panicked with.
 func (e *PanicError) Error() string { return fmt.Sprintf("handler: panic: %v", e.Value) }
 
 // Unwrap returns the panic value when it is an error (including

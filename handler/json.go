@@ -21,6 +21,7 @@ type DecodeError struct {
 	Err   error
 }
 
+// Error says what did not decode, and where.
 func (e *DecodeError) Error() string {
 	switch {
 	case e.Field != "":
