@@ -72,6 +72,7 @@ func (e *permanentError) Error() string {
 	}
 	return "permanent: " + e.err.Error()
 }
+
 // Unwrap returns the cause.
 func (e *permanentError) Unwrap() error { return e.err }
 
