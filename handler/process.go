@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -153,9 +152,14 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		close(done)
 	} else {
 		var next atomic.Int64
-		var wg sync.WaitGroup
+		var running atomic.Int32 // the last worker to finish closes done
+		running.Store(int32(workers))
 		work := func() {
-			defer wg.Done()
+			defer func() {
+				if running.Add(-1) == 0 {
+					close(done)
+				}
+			}()
 			for {
 				gi := int(next.Add(1) - 1)
 				if gi >= len(groups) {
@@ -164,17 +168,13 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 				runGroup(groups[gi])
 			}
 		}
-		wg.Add(workers)
 		for w := 1; w < workers; w++ {
 			go work()
 		}
 		if watch {
 			go work()
-			go func() { wg.Wait(); close(done) }()
 		} else {
 			work()
-			wg.Wait()
-			close(done)
 		}
 	}
 
