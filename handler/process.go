@@ -169,10 +169,10 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 			}
 		}
 		for w := 1; w < workers; w++ {
-			go work()
+			goWork(work)
 		}
 		if watch {
-			go work()
+			goWork(work)
 		} else {
 			work()
 		}
