@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -101,10 +100,23 @@ const (
 	fpLenLen = 8
 )
 
-func ms(t time.Time) string { return fmt.Sprintf("%0*d", msLen, t.UnixMilli()) }
+// appendPadded appends n in decimal, zero-padded to width digits.
+func appendPadded(b []byte, n int64, width int) []byte {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], n, 10)
+	for i := len(d); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, d...)
+}
 
 func encodeClaim(token, fp string, leaseUntil time.Time) string {
-	return "P" + token + ms(leaseUntil) + fp
+	b := make([]byte, 0, hdrLen+len(fp))
+	b = append(b, 'P')
+	b = append(b, token...)
+	b = appendPadded(b, leaseUntil.UnixMilli(), msLen)
+	b = append(b, fp...)
+	return string(b)
 }
 
 func decode(key, v string) (idempotency.Record, error) {
@@ -291,15 +303,14 @@ func validToken(token string) bool { return len(token) >= hdrLen && token[0] == 
 // completedValue builds the COMPLETED value from the claimed one.
 func completedValue(claimed string, result []byte, expires time.Time) string {
 	fp := claimed[hdrLen:]
-	var b strings.Builder
-	b.Grow(len(claimed) + msLen + fpLenLen + len(result))
-	b.WriteByte('C')
-	b.WriteString(claimed[1:hdrLen])
-	b.WriteString(ms(expires))
-	fmt.Fprintf(&b, "%0*d", fpLenLen, len(fp))
-	b.WriteString(fp)
-	b.Write(result)
-	return b.String()
+	b := make([]byte, 0, len(claimed)+msLen+fpLenLen+len(result))
+	b = append(b, 'C')
+	b = append(b, claimed[1:hdrLen]...)
+	b = appendPadded(b, expires.UnixMilli(), msLen)
+	b = appendPadded(b, int64(len(fp)), fpLenLen)
+	b = append(b, fp...)
+	b = append(b, result...)
+	return string(b)
 }
 
 func clampTTL(ttl time.Duration) time.Duration { return max(ttl, time.Millisecond) }
