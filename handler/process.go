@@ -140,42 +140,70 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		}
 	}
 
+	// Workers start one another: a worker that takes a group while more
+	// remain starts the next worker (up to the limit), and only once the
+	// worker it started before has begun. Fast handlers finish the batch
+	// before many goroutines are woken; slow ones bring the pool to the limit
+	// within a few scheduling rounds.
 	workers := min(o.Concurrency, len(groups))
+	prep, _ := h.(BatchPreparer)
+	if len(msgs) < 2 {
+		prep = nil
+	}
 	// The caller must stay free to abandon stuck handlers when the context
 	// can end (a deadline or a cancellation); otherwise it works too.
 	watch := hasDeadline || ctx.Done() != nil
 	done := make(chan struct{})
-	if workers == 1 && !watch {
-		for _, g := range groups {
-			runGroup(g)
+	var next atomic.Int64
+	var started, running atomic.Int32
+	var pending atomic.Bool // a started worker has not taken work yet
+	var work func(first bool)
+	spawn := func() {
+		if !pending.CompareAndSwap(false, true) {
+			return // the last worker started has not begun: let it bring the next
 		}
-		close(done)
-	} else {
-		var next atomic.Int64
-		var running atomic.Int32 // the last worker to finish closes done
-		running.Store(int32(workers))
-		work := func() {
-			defer func() {
-				if running.Add(-1) == 0 {
-					close(done)
-				}
-			}()
-			for {
-				gi := int(next.Add(1) - 1)
-				if gi >= len(groups) {
-					return
-				}
-				runGroup(groups[gi])
+		for {
+			n := started.Load()
+			if int(n) >= workers {
+				pending.Store(false)
+				return
+			}
+			if started.CompareAndSwap(n, n+1) {
+				running.Add(1)
+				goWork(func() { work(false) })
+				return
 			}
 		}
-		for w := 1; w < workers; w++ {
-			goWork(work)
+	}
+	work = func(first bool) {
+		defer func() {
+			if running.Add(-1) == 0 {
+				close(done)
+			}
+		}()
+		if !first {
+			pending.Store(false)
 		}
-		if watch {
-			goWork(work)
-		} else {
-			work()
+		if first && prep != nil && runCtx.Err() == nil {
+			prepare(runCtx, prep)
 		}
+		for {
+			gi := int(next.Add(1) - 1)
+			if gi >= len(groups) {
+				return
+			}
+			if gi+1 < len(groups) {
+				spawn()
+			}
+			runGroup(groups[gi])
+		}
+	}
+	started.Store(1)
+	running.Store(1)
+	if watch {
+		goWork(func() { work(true) })
+	} else {
+		work(true)
 	}
 
 	switch {
@@ -215,6 +243,13 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	}
 	b.finish(ctx)
 	return out
+}
+
+// prepare calls p.PrepareBatch; a panic there must not lose the batch:
+// preparing is an optimisation, each message still runs on its own.
+func prepare(ctx context.Context, p BatchPreparer) {
+	defer func() { _ = recover() }()
+	p.PrepareBatch(ctx)
 }
 
 // groupMessages splits msgs into units of work: one per message without an

@@ -73,13 +73,18 @@ func TestProcessBoundsConcurrency(t *testing.T) {
 						break
 					}
 				}
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(5 * time.Millisecond)
 				cur.Add(-1)
 				return nil
 			})
 			handler.Process(context.Background(), h, msgs(40), &handler.ProcessOptions{Concurrency: limit})
 			if p := peak.Load(); p > int32(limit) || p < 1 {
 				t.Fatalf("peak concurrency %d, limit %d", p, limit)
+			}
+			// Slow handlers must actually run in parallel: the workers that
+			// start one another reach well beyond one.
+			if p := peak.Load(); limit > 1 && p < 2 {
+				t.Fatalf("peak concurrency %d with limit %d: slow handlers ran one at a time", p, limit)
 			}
 		})
 	}
@@ -269,5 +274,78 @@ func TestProcessAbandonsHandlersThatIgnoreCancellation(t *testing.T) {
 	}
 	if res[1].Err != nil {
 		t.Errorf("finished handler: %v", res[1].Err)
+	}
+}
+
+type preparer struct {
+	handler.Handler
+	prepared chan []*handler.Message
+}
+
+func (p *preparer) PrepareBatch(ctx context.Context) {
+	p.prepared <- handler.BatchFrom(ctx).Messages()
+}
+
+func TestProcessPreparesBatchesBeforeAnyMessageRuns(t *testing.T) {
+	var ran atomic.Int32
+	var sawPrepared atomic.Bool
+	p := &preparer{prepared: make(chan []*handler.Message, 4)}
+	p.Handler = handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		ran.Add(1)
+		if len(p.prepared) == 1 {
+			sawPrepared.Store(true)
+		}
+		return nil
+	})
+	logging := func(next handler.Handler) handler.Handler {
+		return handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error { return next.Handle(ctx, m) })
+	}
+	// The preparer sits inside a middleware that knows nothing of it: Chain
+	// still prepares it.
+	h := handler.Chain(p, logging)
+	batch := msgs(5)
+	handler.Process(context.Background(), h, batch, nil)
+	if len(p.prepared) != 1 || ran.Load() != 5 || !sawPrepared.Load() {
+		t.Fatalf("prepared %d times, ran %d, prepared before running: %v", len(p.prepared), ran.Load(), sawPrepared.Load())
+	}
+	if got := <-p.prepared; len(got) != 5 {
+		t.Fatalf("prepared a batch of %d", len(got))
+	}
+	// A batch of one is not prepared; a panicking preparer does not lose the batch.
+	handler.Process(context.Background(), h, msgs(1), nil)
+	if len(p.prepared) != 0 {
+		t.Fatal("a batch of one was prepared")
+	}
+	bad := handler.Chain(&panicky{Handler: p.Handler})
+	for _, r := range handler.Process(context.Background(), bad, msgs(3), nil) {
+		if r.Err != nil {
+			t.Fatalf("a panicking preparer failed message %s: %v", r.Message.ID, r.Err)
+		}
+	}
+}
+
+type panicky struct{ handler.Handler }
+
+func (panicky) PrepareBatch(context.Context) { panic("prepare bug") }
+
+// Slow handlers bring the workers up to the limit: 20 handlers of 100ms
+// with a limit of 10 overlap ten at a time at some point.
+func TestProcessReachesTheConcurrencyLimitForSlowHandlers(t *testing.T) {
+	var cur, peak atomic.Int32
+	h := handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		n := cur.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		cur.Add(-1)
+		return nil
+	})
+	handler.Process(context.Background(), h, msgs(20), &handler.ProcessOptions{Concurrency: 10})
+	if p := peak.Load(); p != 10 {
+		t.Fatalf("peak concurrency %d, want the limit of 10", p)
 	}
 }

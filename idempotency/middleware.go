@@ -69,6 +69,14 @@ func (g *guard) keyOf(m *handler.Message) (string, error) {
 	return HashKey(g.o.Scope, raw), nil
 }
 
+// PrepareBatch implements handler.BatchPreparer: it claims the keys of
+// every message of the batch in one BatchStore call before they run.
+func (g *guard) PrepareBatch(ctx context.Context) {
+	if b := handler.BatchFrom(ctx); b != nil && g.batch != nil && len(b.Messages()) > 1 {
+		g.batchState(ctx, b)
+	}
+}
+
 // Handle implements handler.Handler.
 func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 	if m == nil {
