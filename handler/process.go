@@ -155,7 +155,9 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	watch := hasDeadline || ctx.Done() != nil
 	done := make(chan struct{})
 	var next atomic.Int64
-	var started, running atomic.Int32
+	var started atomic.Int32
+	var left atomic.Int32 // groups not finished yet; the worker finishing the last closes done
+	left.Store(int32(len(groups)))
 	var pending atomic.Bool // a started worker has not taken work yet
 	var work func(first bool)
 	spawn := func() {
@@ -169,18 +171,14 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 				return
 			}
 			if started.CompareAndSwap(n, n+1) {
-				running.Add(1)
 				goWork(func() { work(false) })
 				return
 			}
 		}
 	}
+	// A worker that starts after every group was taken finds nothing and
+	// exits; nobody waits for it.
 	work = func(first bool) {
-		defer func() {
-			if running.Add(-1) == 0 {
-				close(done)
-			}
-		}()
 		if !first {
 			pending.Store(false)
 		}
@@ -196,10 +194,12 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 				spawn()
 			}
 			runGroup(groups[gi])
+			if left.Add(-1) == 0 {
+				close(done)
+			}
 		}
 	}
 	started.Store(1)
-	running.Store(1)
 	if watch {
 		goWork(func() { work(true) })
 	} else {
