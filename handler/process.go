@@ -120,7 +120,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 			ran = true
 			err = Safe(runCtx, h, m)
 		}
-		s.res.Err, s.res.Outcome, s.res.Ran = err, Classify(err), ran
+		s.res.Err, s.res.Outcome, s.res.Ran = err, safeClassify(err), ran
 		s.state.CompareAndSwap(slotPending, slotDone)
 		return err
 	}
@@ -243,6 +243,18 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	}
 	b.finish(ctx)
 	return out
+}
+
+// safeClassify is Classify for errors from user code, whose Is or As
+// methods could panic on a worker goroutine and take the process down: such
+// an error is retried.
+func safeClassify(err error) (o Outcome) {
+	defer func() {
+		if recover() != nil {
+			o = Retry
+		}
+	}()
+	return Classify(err)
 }
 
 // prepare calls p.PrepareBatch; a panic there must not lose the batch:

@@ -349,3 +349,19 @@ func TestProcessReachesTheConcurrencyLimitForSlowHandlers(t *testing.T) {
 		t.Fatalf("peak concurrency %d, want the limit of 10", p)
 	}
 }
+
+type nastyError struct{ p *int }
+
+func (e nastyError) Error() string        { return "nasty" }
+func (e nastyError) Is(target error) bool { return *e.p == 0 } // nil dereference
+
+func TestProcessSurvivesErrorsWhoseMethodsPanic(t *testing.T) {
+	res := handler.Process(context.Background(), handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		return nastyError{}
+	}), msgs(3), nil)
+	for _, r := range res {
+		if r.Outcome != handler.Retry {
+			t.Fatalf("%s: outcome %v, want retry", r.Message.ID, r.Outcome)
+		}
+	}
+}
