@@ -43,6 +43,7 @@ func main() {
 	a := scenario(store, "a", 1, 10, *dur)
 	b := scenario(store, "b", 10, 10, *dur)
 	c := scenario(store, "c", 1, 1000, *dur)
+	floor := storeFloor(store, *dur)
 	ref1 := redisBenchmark(*port, 1, 1, 100_000)
 	ref50 := redisBenchmark(*port, 50, 16, 2_000_000)
 	go1 := goSetNX(store.Client(), 1, 1, *dur)
@@ -62,6 +63,7 @@ func main() {
 	fmt.Printf("ratio (a) / (-c 1 -P 1):   %.2fx   (target >= 3x)\n", a/ref1)
 	fmt.Printf("ratio (b) / (-c 50 -P 16): %.0f%%    (target >= 30%%, ceiling 50%%)\n", 100*b/ref50)
 	fmt.Printf("ratio (c) / (-c 50 -P 16): %.0f%%\n", 100*c/ref50)
+	fmt.Printf("floor: the store alone, 10-record claim+complete, one stream: %.0f records/s = %.2fx (-c 1 -P 1)\n", floor, floor/ref1)
 }
 
 // scenario runs streams goroutines, each processing batches of size records
@@ -100,6 +102,41 @@ func scenario(store *redisstore.Store, name string, streams, size int, d time.Du
 	}
 	rate := float64(total.Load()) / el.Seconds()
 	fmt.Printf("scenario %s: %d streams x %d-record batches: %d records in %s = %.0f records/s\n", name, streams, size, total.Load(), el.Round(time.Millisecond), rate)
+	return rate
+}
+
+// storeFloor measures the store's own two calls per 10-record batch
+// (ClaimBatch then CompleteBatch), without the middleware or handler.Process:
+// the most scenario (a) could reach with this store and client.
+func storeFloor(store *redisstore.Store, d time.Duration) float64 {
+	ctx := context.Background()
+	prefix := fmt.Sprintf("floor-%d-", time.Now().UnixNano())
+	n := 0
+	start := time.Now()
+	for time.Since(start) < d {
+		reqs := make([]idempotency.ClaimRequest, 10)
+		for i := range reqs {
+			n++
+			reqs[i] = idempotency.ClaimRequest{Key: prefix + strconv.Itoa(n), Fingerprint: idempotency.HashKey("fp", strconv.Itoa(n)), Lease: time.Minute}
+		}
+		claims, errs := store.ClaimBatch(ctx, reqs)
+		items := make([]idempotency.Completion, len(reqs))
+		for i := range items {
+			if errs[i] != nil || !claims[i].Acquired {
+				fmt.Fprintln(os.Stderr, "floor: claim failed:", errs[i])
+				os.Exit(1)
+			}
+			items[i] = idempotency.Completion{Key: reqs[i].Key, Token: claims[i].Token, TTL: time.Hour}
+		}
+		for _, err := range store.CompleteBatch(ctx, items) {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "floor: complete failed:", err)
+				os.Exit(1)
+			}
+		}
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	fmt.Printf("floor (store only, 10-record claim+complete): %.0f records/s\n", rate)
 	return rate
 }
 
