@@ -61,22 +61,28 @@ func TestProcessReturnsOneResultPerMessageInOrder(t *testing.T) {
 	}
 }
 
+// slowHandler sleeps d per message and records the peak number of handlers
+// running at once.
+func slowHandler(d time.Duration) (handler.Handler, *atomic.Int32) {
+	var cur, peak atomic.Int32
+	return handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		n := cur.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(d)
+		cur.Add(-1)
+		return nil
+	}), &peak
+}
+
 func TestProcessBoundsConcurrency(t *testing.T) {
 	for _, limit := range []int{1, 3, 10} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
-			var cur, peak atomic.Int32
-			h := handler.HandlerFunc(func(context.Context, *handler.Message) error {
-				n := cur.Add(1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
-					}
-				}
-				time.Sleep(5 * time.Millisecond)
-				cur.Add(-1)
-				return nil
-			})
+			h, peak := slowHandler(5 * time.Millisecond)
 			handler.Process(context.Background(), h, msgs(40), &handler.ProcessOptions{Concurrency: limit})
 			if p := peak.Load(); p > int32(limit) || p < 1 {
 				t.Fatalf("peak concurrency %d, limit %d", p, limit)
@@ -331,19 +337,7 @@ func (panicky) PrepareBatch(context.Context) { panic("prepare bug") }
 // Slow handlers bring the workers up to the limit: 20 handlers of 100ms
 // with a limit of 10 overlap ten at a time at some point.
 func TestProcessReachesTheConcurrencyLimitForSlowHandlers(t *testing.T) {
-	var cur, peak atomic.Int32
-	h := handler.HandlerFunc(func(context.Context, *handler.Message) error {
-		n := cur.Add(1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-		cur.Add(-1)
-		return nil
-	})
+	h, peak := slowHandler(100 * time.Millisecond)
 	handler.Process(context.Background(), h, msgs(20), &handler.ProcessOptions{Concurrency: 10})
 	if p := peak.Load(); p != 10 {
 		t.Fatalf("peak concurrency %d, want the limit of 10", p)

@@ -84,7 +84,7 @@ func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Messag
 	case kr.flushed && !kr.started:
 		// The batch already finished and released this claim; claim afresh.
 		kr.mu.Unlock()
-		fresh := &keyRun{key: kr.key, fp: fp, msg: m, started: true}
+		fresh := &keyRun{key: kr.key, fp: fp, msg: m}
 		fresh.claim, fresh.claimErr = g.store.Claim(ctx, ClaimRequest{Key: kr.key, Fingerprint: fp, Lease: g.lease(ctx)})
 		return g.run(ctx, fresh, m, false)
 	case mismatch(kr.fp, fp):

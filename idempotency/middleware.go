@@ -47,7 +47,7 @@ type keyRun struct {
 	mu        sync.Mutex
 	claim     Claim
 	claimErr  error
-	started   bool
+	started   bool // in a batch: a message with this key has reached the handler
 	finished  bool
 	succeeded bool
 	flushed   bool // the batch has finished; this run completes or releases itself
@@ -107,7 +107,6 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 	}
 	kr := &keyRun{key: key, fp: fp, msg: m}
 	kr.claim, kr.claimErr = g.store.Claim(ctx, ClaimRequest{Key: key, Fingerprint: fp, Lease: g.lease(ctx)})
-	kr.started = true
 	return g.run(ctx, kr, m, false)
 }
 

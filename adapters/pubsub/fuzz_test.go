@@ -5,19 +5,17 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/eventfn/eventfn/adapters/pubsub"
 	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/internal/testenv"
 )
 
 // FuzzPushHandler feeds arbitrary bodies to the push endpoint: it must never
 // panic, and a 2xx answer means the handler ran and succeeded.
 func FuzzPushHandler(f *testing.F) {
-	if b, err := os.ReadFile("testdata/push-envelope.json"); err == nil {
-		f.Add(b)
-	}
+	testenv.AddFileSeeds(f, "testdata/push-envelope.json")
 	f.Add([]byte(`{"message":{"data":"!!notbase64","messageId":"1"},"subscription":"s"}`))
 	f.Add([]byte(`{"message":{"data":"e30=","attributes":{"a":1}},"deliveryAttempt":-1}`))
 	var ran bool

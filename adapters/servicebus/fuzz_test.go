@@ -5,26 +5,18 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/eventfn/eventfn/adapters/servicebus"
 	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/internal/testenv"
 )
 
 // FuzzFunction feeds arbitrary request bodies to the custom-handler
-// endpoint: it must never panic, and must never answer 2xx for a request it
-// could not decode into messages that all succeeded.
+// endpoint: it must never panic, and a 2xx answer means the handler ran (a
+// request it could not decode is never acknowledged).
 func FuzzFunction(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.json")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testenv.AddFileSeeds(f, "testdata/*.json")
 	f.Add([]byte(`{"Data":{"order":null},"Metadata":{"DeliveryCount":"x"}}`))
 	f.Add([]byte(`{"Data":{"orders":"[1,2"},"Metadata":{"MessageIdArray":"[]"}}`))
 	var calls int
@@ -36,8 +28,8 @@ func FuzzFunction(f *testing.F) {
 		calls = 0
 		rec := httptest.NewRecorder()
 		fn.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ProcessOrder", bytes.NewReader(body)))
-		if rec.Code/100 == 2 && calls == 0 && len(bytes.TrimSpace(body)) == 0 {
-			t.Fatalf("empty request answered %d", rec.Code)
+		if rec.Code/100 == 2 && calls == 0 {
+			t.Fatalf("answered %d without running the handler for %q", rec.Code, body)
 		}
 	})
 }

@@ -3,25 +3,17 @@ package sqs_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/eventfn/eventfn/adapters/sqs"
 	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/internal/testenv"
 )
 
 // FuzzInvoke feeds arbitrary payloads to the Lambda entry point: it must
 // never panic, and a successful response may only name records of the event.
 func FuzzInvoke(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.json")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testenv.AddFileSeeds(f, "testdata/*.json")
 	f.Add([]byte(`{"Records":[{"messageId":"1","body":"{\"Type\":\"Notification\",\"Message\":1}","eventSource":"aws:sqs"}]}`))
 	f.Add([]byte(`{"Records":[null,{"messageId":7}]}`))
 	l := sqs.NewLambda(handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }), &sqs.Options{ReportBatchItemFailures: true})
