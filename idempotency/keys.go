@@ -1,7 +1,6 @@
 package idempotency
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -42,35 +41,32 @@ func FromAttribute(name string) KeyFunc {
 // FromJSONField keys messages on a field of their JSON body, named by a
 // dot-separated path such as "order.id". Strings are used as they are;
 // numbers and booleans by their JSON text. Use it when a producer may publish
-// one business event twice under two message IDs.
+// one business event twice under two message IDs. As with encoding/json, the
+// last of two members with one name wins. The body is read in place, without
+// decoding it.
 func FromJSONField(path string) KeyFunc {
 	parts := strings.Split(path, ".")
 	return func(m *handler.Message) (string, error) {
-		var cur any
-		dec := json.NewDecoder(bytes.NewReader(m.Body))
-		dec.UseNumber()
-		if err := dec.Decode(&cur); err != nil {
-			return "", fmt.Errorf("body is not JSON: %w", err)
+		if !json.Valid(m.Body) {
+			var v any
+			return "", fmt.Errorf("body is not JSON: %w", json.Unmarshal(m.Body, &v))
 		}
-		for _, p := range parts {
-			obj, ok := cur.(map[string]any)
-			if !ok {
-				return "", fmt.Errorf("field %q: %q is not inside an object", path, p)
-			}
-			if cur, ok = obj[p]; !ok {
-				return "", fmt.Errorf("field %q is missing", path)
-			}
+		v, found, notObject := jsonField(m.Body, parts)
+		switch {
+		case notObject != "":
+			return "", fmt.Errorf("field %q: %q is not inside an object", path, notObject)
+		case !found:
+			return "", fmt.Errorf("field %q is missing", path)
 		}
-		switch v := cur.(type) {
-		case string:
-			if v == "" {
+		switch v[0] {
+		case '"':
+			s, ok := jsonString(v)
+			if !ok || s == "" {
 				return "", fmt.Errorf("field %q is empty", path)
 			}
-			return v, nil
-		case json.Number:
-			return v.String(), nil
-		case bool:
-			return fmt.Sprint(v), nil
+			return s, nil
+		case 't', 'f', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return string(v), nil
 		default:
 			return "", fmt.Errorf("field %q is not a string, number or boolean", path)
 		}
