@@ -33,7 +33,20 @@ func NewLambda(h handler.Handler, opts *Options) *Lambda {
 // Start runs h as the Lambda function of this process, for SQS and SNS
 // triggers alike (see Lambda.Invoke). It never returns.
 func Start(h handler.Handler, opts *Options, lambdaOpts ...lambda.Option) {
-	lambda.StartHandlerFunc(NewLambda(h, opts).Invoke, lambdaOpts...)
+	lambda.StartWithOptions(rawHandler{NewLambda(h, opts)}, lambdaOpts...)
+}
+
+// rawHandler is a lambda.Handler: aws-lambda-go hands it the payload as it
+// came, where a func taking a json.RawMessage has the payload scanned and
+// copied once more before Invoke decodes it.
+type rawHandler struct{ l *Lambda }
+
+func (r rawHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	resp, err := r.l.Invoke(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
 }
 
 // Invoke handles any invocation payload: an SQS event (see HandleSQS), a
