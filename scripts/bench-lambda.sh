@@ -4,8 +4,12 @@
 #   2. process start to ready for work (first GET .../invocation/next against a
 #      stub Runtime API), with the Redis store and with the DynamoDB store;
 #   3. a warm invocation with a 10-record batch on Redis under the Runtime
-#      Interface Emulator, against a bare aws-lambda-go function given the same
-#      batch, the store's two round trips and the orders handler's own work.
+#      Interface Emulator. The functions take turns, one invocation each per
+#      round, and the script reports medians: a bare aws-lambda-go function
+#      (testdata/bare), the same function plus the store's two round trips
+#      (testdata/barestore), eventfn's adapter + idempotency on Redis around a
+#      no-op handler (testdata/noop), and the example. The overhead is the
+#      no-op function less the bare store function, round by round.
 # Starts its own redis-server and installs aws-lambda-rie (scripts/services).
 #
 # Usage: scripts/bench-lambda.sh [iterations, default 500]
@@ -30,6 +34,9 @@ log "running benchmarks ($N iterations each)"
 (cd examples/aws-sqs && go test -run '^$' -bench 'ColdStart|WarmInvoke|StoreRoundTrips|InProcess10' -benchtime "${N}x" -count 1 .) | tee "$out/bench.txt" >&2
 
 ns() { awk -v name="$1" '$1 ~ name { print $3; exit }' "$out/bench.txt"; }
+# metric NAME UNIT: the value reported before UNIT on the line of benchmark NAME.
+metric() { awk -v name="$1" -v unit="$2" '$1 ~ name { for (i = 2; i <= NF; i++) if ($i == unit) { print $(i-1); exit } }' "$out/bench.txt"; }
+pm() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v }'; }
 ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1e6 }'; }
 size() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB (%d bytes)", b / 1048576, b }'; }
 
@@ -48,12 +55,20 @@ bootstrap size, stripped, both stores (limit 25 MB):
 process start to ready for work (limit 12 ms):
   redis store:    ${cold_redis} ms
   dynamodb store: ${cold_ddb} ms (loads the AWS config at start)
-warm invocation, 10-record batch, Redis, under aws-lambda-rie:
+warm invocation, 10-record batch, Redis, under aws-lambda-rie, functions taking turns (medians):
+  bare aws-lambda-go function:                 $(pm "$(metric WarmInvoke/paired bare-ms)")
+  bare function + the store's 2 round trips:   $(pm "$(metric WarmInvoke/paired bare+store-ms)")
+  eventfn adapter + idempotency, no-op handler: $(pm "$(metric WarmInvoke/paired noop-ms)")
+  example (orders handler):                    $(pm "$(metric WarmInvoke/paired example-ms)")
+  => adapter + idempotency overhead (no-op less bare+store, per round): $(pm "$(metric WarmInvoke/paired overhead-ms)") (target 0.1 ms)
+     example less bare+store, per round (overhead + the orders handler's work): $(pm "$(metric WarmInvoke/paired example-minus-bare+store-ms)")
+the same, measured one function after another (drift between runs included):
   example function:                 $(ms "$full")
   bare aws-lambda-go function:      $(ms "$bare")   (emulator + runtime + event decoding)
   store: batch claim + complete:    $(ms "$store")
   orders handler alone (10 orders): $(ms "$user")
-  => adapter + idempotency overhead: $(ms "$(awk -v a="$full" -v b="$bare" -v c="$store" -v d="$user" 'BEGIN { print a - b - c - d }')") (target 0.1 ms)
+  example less these three:         $(ms "$(awk -v a="$full" -v b="$bare" -v c="$store" -v d="$user" 'BEGIN { print a - b - c - d }')") (the store's round trips and the
+                                    handler measured in a hot loop, cheaper than inside the function)
 in process (no emulator), 10 records:
   adapter only, no-op handler:             $(ms "$(ns 'InProcess10/adapter-only')")
   adapter + idempotency (memstore), no-op: $(ms "$(ns 'InProcess10/adapter\+idempotency-memstore')")

@@ -6,11 +6,15 @@ package main_test
 //   - BenchmarkColdStart: process start of the real bootstrap binary to its
 //     first request for work (GET .../invocation/next) against a stub
 //     Runtime API, per store.
-//   - BenchmarkWarmInvoke: a warm invocation under the Runtime Interface
-//     Emulator: an empty event (the emulator's own call cost) and a batch of
-//     10 new orders on Redis; BenchmarkStoreRoundTrips measures the store's
-//     two round trips (batch claim and batch complete) on their own. The
-//     adapter + idempotency overhead is what the batch costs beyond both.
+//   - BenchmarkWarmInvoke: warm invocations under the Runtime Interface
+//     Emulator. Its "paired" case is the measure of the overhead: four
+//     functions take turns on 10-record batches, a bare aws-lambda-go
+//     function (testdata/bare), the same plus the Redis store's two round
+//     trips (testdata/barestore), eventfn's adapter + idempotency on Redis
+//     around a no-op handler (testdata/noop) and the example; the overhead is
+//     the no-op function's time less the bare store function's, per round.
+//     The other cases, and BenchmarkStoreRoundTrips (the two round trips in
+//     a hot loop), give the numbers one function after another.
 
 import (
 	"context"
@@ -21,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -92,9 +97,19 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		b.Fatal(err)
 	}
 	fb := testenv.StartFunction(b, bare)
+	bareStore := filepath.Join(buildDir, "barestore")
+	if err := testenv.BuildLambdaTo("testdata/barestore", bareStore, runtimeArch()); err != nil {
+		b.Fatal(err)
+	}
+	fs := testenv.StartFunction(b, bareStore, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-bare-%d-", time.Now().UnixNano()))
+	noop := filepath.Join(buildDir, "noop")
+	if err := testenv.BuildLambdaTo("testdata/noop", noop, runtimeArch()); err != nil {
+		b.Fatal(err)
+	}
+	fn := testenv.StartFunction(b, noop, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-noop-%d", time.Now().UnixNano()))
 	ctx := context.Background()
 	empty := []byte(`{"Records":[]}`)
-	for _, fn := range []*testenv.Function{f, fb} { // cold starts outside the loops
+	for _, fn := range []*testenv.Function{f, fb, fs, fn} { // cold starts outside the loops
 		if _, err := fn.Invoke(ctx, empty); err != nil {
 			b.Fatal(err)
 		}
@@ -123,6 +138,43 @@ func BenchmarkWarmInvoke(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// paired takes turns between the functions, one invocation each per
+	// round, so the machine's drift (loopback latency here moves by 2x
+	// within minutes) weighs on all alike. It reports their medians and the
+	// medians of two differences within a round: the no-op eventfn function
+	// less the bare store function (the adapter + idempotency overhead), and
+	// the example less the bare store function (that overhead plus the
+	// orders handler's work).
+	b.Run("paired", func(b *testing.B) {
+		var tBare, tStore, tNoop, tFull, diffNoop, diff []float64
+		timed := func(fn *testenv.Function) float64 {
+			payload := newBatch()
+			start := time.Now()
+			body, err := fn.Invoke(ctx, payload)
+			el := time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if string(body) != `{"batchItemFailures":null}` {
+				b.Fatalf("response %s", body)
+			}
+			return float64(el.Nanoseconds()) / 1e6
+		}
+		for b.Loop() {
+			tBare = append(tBare, timed(fb))
+			s := timed(fs)
+			n := timed(fn)
+			full := timed(f)
+			tStore, tNoop, tFull = append(tStore, s), append(tNoop, n), append(tFull, full)
+			diffNoop, diff = append(diffNoop, n-s), append(diff, full-s)
+		}
+		b.ReportMetric(median(tBare), "bare-ms")
+		b.ReportMetric(median(tStore), "bare+store-ms")
+		b.ReportMetric(median(tNoop), "noop-ms")
+		b.ReportMetric(median(tFull), "example-ms")
+		b.ReportMetric(median(diffNoop), "overhead-ms")
+		b.ReportMetric(median(diff), "example-minus-bare+store-ms")
 	})
 	b.Run("10-records-redis", func(b *testing.B) {
 		for b.Loop() {
@@ -167,6 +219,15 @@ func BenchmarkStoreRoundTrips(b *testing.B) {
 			}
 		}
 	}
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	x = slices.Clone(x)
+	slices.Sort(x)
+	return x[len(x)/2]
 }
 
 // benchBootstrap builds the example once per benchmark binary and logs its
