@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotency throughput on Redis, compared with redis-benchmark in the same run.
 # Starts its own redis-server on a free loopback port (installing it if needed).
-# Usage: scripts/bench-redis.sh [-duration 3s]
+# Usage: scripts/bench-redis.sh [-duration 7s] [-rounds 7]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
