@@ -82,8 +82,14 @@ func HashKey(scope, raw string) string {
 	b = append(b, scope...)
 	b = append(b, 0)
 	b = append(b, raw...)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return hexSum(sha256.Sum256(b))
+}
+
+// hexSum is hex.EncodeToString(sum[:]) with one allocation, not two.
+func hexSum(sum [sha256.Size]byte) string {
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 const hashPrefix = "eventfn-idem-v1\x00"
@@ -91,6 +97,5 @@ const hashPrefix = "eventfn-idem-v1\x00"
 // BodyFingerprint is the default payload fingerprint: the hex SHA-256 of the
 // body.
 func BodyFingerprint(m *handler.Message) string {
-	sum := sha256.Sum256(m.Body)
-	return hex.EncodeToString(sum[:])
+	return hexSum(sha256.Sum256(m.Body))
 }

@@ -151,22 +151,21 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		}
 	}()
 
-	what := "message " + m.ID
 	if kr.claimErr != nil {
-		return fmt.Errorf("idempotency: claim for %s: %w", what, kr.claimErr)
+		return fmt.Errorf("idempotency: claim for message %s: %w", m.ID, kr.claimErr)
 	}
 	c, err := acquire(ctx, g.store, ClaimRequest{Key: kr.key, Fingerprint: kr.fp, Lease: g.lease(ctx)}, &kr.claim, g.o.WaitInProgress)
 	kr.mu.Lock()
 	kr.claim = c
 	kr.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("idempotency: claim for %s: %w", what, err)
+		return fmt.Errorf("idempotency: claim for message %s: %w", m.ID, err)
 	}
 	if !c.Acquired {
 		if c.Existing.Status == StatusCompleted && !mismatch(kr.fp, c.Existing.Fingerprint) {
 			g.cache.add(kr.key, c.Existing.Fingerprint, cacheExpiry(c.Existing.Expiry, g.o.TTL))
 		}
-		err := blocked(c, kr.fp, what)
+		err := blocked(c, kr.fp, "message "+m.ID)
 		g.reportBlocked(ctx, err, m)
 		return err
 	}

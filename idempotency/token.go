@@ -28,5 +28,7 @@ func NewToken() string {
 	var b [16]byte
 	copy(b[:12], tokenPrefix[:])
 	binary.BigEndian.PutUint32(b[12:], tokenSeq.Add(1))
-	return hex.EncodeToString(b[:])
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }

@@ -110,9 +110,13 @@ func appendPadded(b []byte, n int64, width int) []byte {
 	return append(b, d...)
 }
 
+// valueBuf is where a record value is built: on the stack for values of
+// ordinary size, so that the value costs one allocation, its string.
+type valueBuf [256]byte
+
 func encodeClaim(token, fp string, leaseUntil time.Time) string {
-	b := make([]byte, 0, hdrLen+len(fp))
-	b = append(b, 'P')
+	var buf valueBuf
+	b := append(buf[:0], 'P')
 	b = append(b, token...)
 	b = appendPadded(b, leaseUntil.UnixMilli(), msLen)
 	b = append(b, fp...)
@@ -248,8 +252,11 @@ func newClaimValue(req idempotency.ClaimRequest, now time.Time) string {
 	return encodeClaim(idempotency.NewToken(), req.Fingerprint, now.Add(req.Lease))
 }
 
-func (s *Store) claimCmd(ctx context.Context, c redis.Cmdable, req idempotency.ClaimRequest, value string) *redis.StatusCmd {
-	return c.SetArgs(ctx, s.prefix+req.Key, value, redis.SetArgs{Mode: "NX", TTL: req.Lease, Get: true})
+// claimArgs appends the arguments of the claim command, SET key value NX PX
+// lease GET, to args. ClaimBatch builds them for the whole batch in one
+// backing array.
+func (s *Store) claimArgs(args []any, req idempotency.ClaimRequest, value string, leaseMs any) []any {
+	return append(args, "set", s.prefix+req.Key, value, "nx", "px", leaseMs, "get")
 }
 
 func claimResult(req idempotency.ClaimRequest, token string, cmd *redis.StatusCmd) (idempotency.Claim, error) {
@@ -281,7 +288,9 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 		return idempotency.Claim{}, err
 	}
 	token := newClaimValue(req, time.Now())
-	return claimResult(req, token, s.claimCmd(ctx, s.c, req, token))
+	cmd := redis.NewStatusCmd(ctx, s.claimArgs(make([]any, 0, 7), req, token, req.Lease.Milliseconds())...)
+	_ = s.c.Process(ctx, cmd)
+	return claimResult(req, token, cmd)
 }
 
 func scriptResult(key, op string, n int64, err error) error {
@@ -303,8 +312,8 @@ func validToken(token string) bool { return len(token) >= hdrLen && token[0] == 
 // completedValue builds the COMPLETED value from the claimed one.
 func completedValue(claimed string, result []byte, expires time.Time) string {
 	fp := claimed[hdrLen:]
-	b := make([]byte, 0, len(claimed)+msLen+fpLenLen+len(result))
-	b = append(b, 'C')
+	var buf valueBuf
+	b := append(buf[:0], 'C')
 	b = append(b, claimed[1:hdrLen]...)
 	b = appendPadded(b, expires.UnixMilli(), msLen)
 	b = appendPadded(b, int64(len(fp)), fpLenLen)
@@ -360,12 +369,21 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	tokens := make([]string, len(reqs))
 	now := time.Now()
 	pipe := s.c.Pipeline()
+	args := make([]any, 0, 7*len(reqs))
+	var lease time.Duration
+	var leaseMs any
 	for i, req := range reqs {
 		if errs[i] = checkLease(req); errs[i] != nil {
 			continue
 		}
 		tokens[i] = newClaimValue(req, now)
-		cmds[i] = s.claimCmd(ctx, pipe, req, tokens[i])
+		if leaseMs == nil || req.Lease != lease {
+			lease, leaseMs = req.Lease, req.Lease.Milliseconds()
+		}
+		n := len(args)
+		args = s.claimArgs(args, req, tokens[i], leaseMs)
+		cmds[i] = redis.NewStatusCmd(ctx, args[n:len(args):len(args)]...)
+		_ = pipe.Process(ctx, cmds[i])
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // per-command errors are read below
