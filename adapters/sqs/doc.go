@@ -6,8 +6,11 @@
 //		sqs.Start(handler.Chain(myHandler, idempotency.Middleware(store, nil)), nil)
 //	}
 //
-// Start calls lambda.StartHandlerFunc with Lambda.Invoke, whose signature
-// aws-lambda-go checks at compile time. Creating the handler does no I/O:
+// Start hands aws-lambda-go a lambda.Handler that passes the raw payload to
+// Lambda.Invoke and encodes its response; Lambda's methods also fit
+// lambda.StartHandlerFunc, which checks their signatures at compile time,
+// for programs that start the runtime themselves. Creating the handler does
+// no I/O:
 // the AWS configuration is loaded only if a message needs an SQS client (see
 // LazyClient), which keeps cold starts short.
 //
