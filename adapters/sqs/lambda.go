@@ -42,6 +42,8 @@ func Start(h handler.Handler, opts *Options, lambdaOpts ...lambda.Option) {
 // a 10-record invocation under the emulator, scripts/bench-lambda.sh).
 type rawHandler struct{ l *Lambda }
 
+var _ lambda.Handler = rawHandler{} // checked at compile time
+
 func (r rawHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	resp, err := r.l.Invoke(ctx, payload)
 	if err != nil {
