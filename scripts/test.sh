@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The full test suite: installs and starts every real server the tests need
 # (scripts/services/*.sh, each on a free loopback port), runs go vet, gofmt and
-# go test -race over the module and every nested module, then stops the servers,
-# also when the tests fail.
+# go test -race over the module and every nested module, runs every benchmark
+# once and the Redis bench command briefly (so they keep working; the figures
+# come from scripts/bench-*.sh), then stops the servers, also when the tests
+# fail.
 #
 # Usage: scripts/test.sh [go test flags...]
 set -euo pipefail
@@ -34,5 +36,9 @@ for mod in "${modules[@]}"; do
 	(cd "$mod" && go vet ./...) || status=1
 	log "module $mod: go test -race"
 	(cd "$mod" && go test -race -count=1 -timeout 20m "$@" ./...) || status=1
+	log "module $mod: benchmarks, one iteration each"
+	out=$(cd "$mod" && go test -run '^$' -bench . -benchtime 1x -count=1 -timeout 10m ./... 2>&1) || { echo "$out" >&2; status=1; }
 done
+log "redisbench, one short round"
+out=$(go run ./internal/bench/redisbench -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" -duration 300ms -rounds 1 2>&1) || { echo "$out" >&2; status=1; }
 exit $status
