@@ -60,6 +60,7 @@ func main() {
 		ratioA, ratioB, ratioFloor = append(ratioA, ra/r1), append(ratioB, rb/r50), append(ratioFloor, rf/r1)
 	}
 	c := scenario(store, "c", 1, 1000, *dur)
+	srvSet, srvEval := serverTime(store, slice)
 	go1 := goSetNX(store.Client(), 1, 1, *dur)
 	go50 := goSetNX(store.Client(), 50, 16, *dur)
 
@@ -78,6 +79,8 @@ func main() {
 	fmt.Printf("ratio (a) / (-c 1 -P 1):   %.2fx   (target >= 3x; rounds %s)\n", median(ratioA), spread(ratioA, "x", 1))
 	fmt.Printf("ratio (b) / (-c 50 -P 16): %.0f%%    (target >= 30%%, ceiling 50%%; rounds %s)\n", 100*median(ratioB), spread(ratioB, "%", 100))
 	fmt.Printf("ratio (c) / (-c 50 -P 16): %.0f%%\n", 100*c/median(ref50))
+	fmt.Printf("server command time per 10-record batch in (a): %.1f µs (10 SET NX PX GET %.1f µs, 1 EVALSHA completing 10 %.1f µs), against %.1f µs per -c 1 -P 1 request\n",
+		srvSet+srvEval, srvSet, srvEval, 1e6/median(ref1))
 	fmt.Printf("floor: the store alone, 10-record claim+complete, one stream: %.0f records/s = %.2fx (-c 1 -P 1; rounds %s)\n",
 		median(floor), median(ratioFloor), spread(ratioFloor, "x", 1))
 }
@@ -97,42 +100,46 @@ func spread(x []float64, unit string, scale float64) string {
 	return fmt.Sprintf("%.*f%s-%.*f%s", prec, slices.Min(x)*scale, unit, prec, slices.Max(x)*scale, unit)
 }
 
-// scenario runs streams goroutines, each processing batches of size records
-// one after another for d, and returns records per second.
-func scenario(store *redisstore.Store, name string, streams, size int, d time.Duration) float64 {
-	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
-	h := idempotency.Middleware(store, &idempotency.Options{Scope: fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano())})(noop)
+// throughput runs workers goroutines that call step until d has passed
+// and returns the units step reports done per second.
+func throughput(workers int, d time.Duration, step func() int) float64 {
 	var total atomic.Int64
-	var failed atomic.Int64
-	var seq atomic.Int64
-	ctx := context.Background()
-	// Warm-up: connections and script cache.
-	handler.Process(ctx, h, batch(&seq, 10), nil)
 	start := time.Now()
 	stop := start.Add(d)
 	var wg sync.WaitGroup
-	for s := 0; s < streams; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range workers {
+		wg.Go(func() {
 			for time.Now().Before(stop) {
-				for _, r := range handler.Process(ctx, h, batch(&seq, size), nil) {
-					if r.Err != nil {
-						failed.Add(1)
-					}
-				}
-				total.Add(int64(size))
+				total.Add(int64(step()))
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	el := time.Since(start)
-	if failed.Load() > 0 {
-		fmt.Fprintf(os.Stderr, "scenario %s: %d records failed\n", name, failed.Load())
-		os.Exit(1)
-	}
-	rate := float64(total.Load()) / el.Seconds()
-	return rate
+	return float64(total.Load()) / time.Since(start).Seconds()
+}
+
+func fail(what string, err any) {
+	fmt.Fprintln(os.Stderr, what+":", err)
+	os.Exit(1)
+}
+
+// scenario runs streams goroutines, each processing batches of size records
+// one after another through the middleware for d, and returns records per
+// second.
+func scenario(store *redisstore.Store, name string, streams, size int, d time.Duration) float64 {
+	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	h := idempotency.Middleware(store, &idempotency.Options{Scope: fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano())})(noop)
+	var seq atomic.Int64
+	ctx := context.Background()
+	handler.Process(ctx, h, batch(&seq, 10), nil) // warm-up: connections and script cache
+	return throughput(streams, d, func() int {
+		for _, r := range handler.Process(ctx, h, batch(&seq, size), nil) {
+			if r.Err != nil {
+				fail("scenario "+name, r.Err)
+			}
+		}
+		return size
+	})
 }
 
 // storeFloor measures the store's own two calls per 10-record batch
@@ -142,8 +149,7 @@ func storeFloor(store *redisstore.Store, d time.Duration) float64 {
 	ctx := context.Background()
 	prefix := fmt.Sprintf("floor-%d-", time.Now().UnixNano())
 	n := 0
-	start := time.Now()
-	for time.Since(start) < d {
+	return throughput(1, d, func() int {
 		reqs := make([]idempotency.ClaimRequest, 10)
 		for i := range reqs {
 			n++
@@ -153,20 +159,56 @@ func storeFloor(store *redisstore.Store, d time.Duration) float64 {
 		items := make([]idempotency.Completion, len(reqs))
 		for i := range items {
 			if errs[i] != nil || !claims[i].Acquired {
-				fmt.Fprintln(os.Stderr, "floor: claim failed:", errs[i])
-				os.Exit(1)
+				fail("floor: claim", errs[i])
 			}
 			items[i] = idempotency.Completion{Key: reqs[i].Key, Token: claims[i].Token, TTL: time.Hour}
 		}
 		for _, err := range store.CompleteBatch(ctx, items) {
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "floor: complete failed:", err)
-				os.Exit(1)
+				fail("floor: complete", err)
+			}
+		}
+		return len(reqs)
+	})
+}
+
+// serverTime runs scenario (a) for d with the server's command statistics
+// reset, and returns the server's command time per 10-record batch: the
+// ten claims (SET) and the one completing script (EVALSHA). It resets the
+// server's statistics (CONFIG RESETSTAT).
+func serverTime(store *redisstore.Store, d time.Duration) (set, evalsha float64) {
+	ctx := context.Background()
+	c := store.Client()
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		fail("CONFIG RESETSTAT", err)
+	}
+	scenario(store, "server-time", 1, 10, d)
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		fail("INFO commandstats", err)
+	}
+	usec := map[string]float64{}
+	var batches float64
+	for _, line := range strings.Split(info, "\r\n") {
+		name, fields, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || (name != "set" && name != "evalsha") {
+			continue
+		}
+		for _, f := range strings.Split(fields, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseFloat(v, 64)
+			switch {
+			case k == "usec":
+				usec[name] = n
+			case k == "calls" && name == "evalsha":
+				batches = n
 			}
 		}
 	}
-	rate := float64(n) / time.Since(start).Seconds()
-	return rate
+	if batches == 0 {
+		fail("INFO commandstats", "no EVALSHA calls counted")
+	}
+	return usec["set"] / batches, usec["evalsha"] / batches
 }
 
 func batch(seq *atomic.Int64, n int) []*handler.Message {
@@ -181,33 +223,19 @@ func batch(seq *atomic.Int64, n int) []*handler.Message {
 // each sending pipelines of depth commands, for d.
 func goSetNX(c redis.UniversalClient, clients, depth int, d time.Duration) float64 {
 	ctx := context.Background()
-	var total atomic.Int64
 	var seq atomic.Int64
-	stop := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				if depth == 1 {
-					c.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
-				} else {
-					p := c.Pipeline()
-					for j := 0; j < depth; j++ {
-						p.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
-					}
-					_, _ = p.Exec(ctx)
-				}
-				total.Add(int64(depth))
-			}
-		}()
-	}
-	wg.Wait()
-	rate := float64(total.Load()) / time.Since(start).Seconds()
-	fmt.Printf("go-redis -c %d -P %d: %.0f ops/s\n", clients, depth, rate)
-	return rate
+	return throughput(clients, d, func() int {
+		if depth == 1 {
+			c.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
+			return 1
+		}
+		p := c.Pipeline()
+		for range depth {
+			p.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
+		}
+		_, _ = p.Exec(ctx)
+		return depth
+	})
 }
 
 // redisBenchmark runs redis-benchmark's SET key val NX EX 60 on random keys
