@@ -61,14 +61,14 @@ warm invocation, 10-record batch, Redis, under aws-lambda-rie, functions taking 
   eventfn adapter + idempotency, no-op handler: $(pm "$(metric WarmInvoke/paired noop-ms)")
   example (orders handler):                    $(pm "$(metric WarmInvoke/paired example-ms)")
   => adapter + idempotency overhead (no-op less bare+store, per round): $(pm "$(metric WarmInvoke/paired overhead-ms)") (target 0.1 ms)
+     the same started with lambda.StartHandlerFunc(Lambda.Invoke), not sqs.Start: $(pm "$(metric WarmInvoke/paired overhead-handlerfunc-ms)")
      example less bare+store, per round (overhead + the orders handler's work): $(pm "$(metric WarmInvoke/paired example-minus-bare+store-ms)")
-the same, measured one function after another (drift between runs included):
+the same, measured one function after another (drift between runs included;
+the round trips and the handler in a hot loop, cheaper than inside a function):
   example function:                 $(ms "$full")
   bare aws-lambda-go function:      $(ms "$bare")   (emulator + runtime + event decoding)
   store: batch claim + complete:    $(ms "$store")
   orders handler alone (10 orders): $(ms "$user")
-  example less these three:         $(ms "$(awk -v a="$full" -v b="$bare" -v c="$store" -v d="$user" 'BEGIN { print a - b - c - d }')") (the store's round trips and the
-                                    handler measured in a hot loop, cheaper than inside the function)
 in process (no emulator), 10 records:
   adapter only, no-op handler:             $(ms "$(ns 'InProcess10/adapter-only')")
   adapter + idempotency (memstore), no-op: $(ms "$(ns 'InProcess10/adapter\+idempotency-memstore')")

@@ -106,10 +106,11 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	if err := testenv.BuildLambdaTo("testdata/noop", noop, runtimeArch()); err != nil {
 		b.Fatal(err)
 	}
-	fn := testenv.StartFunction(b, noop, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-noop-%d", time.Now().UnixNano()))
+	fNoop := testenv.StartFunction(b, noop, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-noop-%d", time.Now().UnixNano()))
+	fNoopFunc := testenv.StartFunction(b, noop, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-noopfunc-%d", time.Now().UnixNano()), "NOOP_START=handlerfunc")
 	ctx := context.Background()
 	empty := []byte(`{"Records":[]}`)
-	for _, fn := range []*testenv.Function{f, fb, fs, fn} { // cold starts outside the loops
+	for _, fn := range []*testenv.Function{f, fb, fs, fNoop, fNoopFunc} { // cold starts outside the loops
 		if _, err := fn.Invoke(ctx, empty); err != nil {
 			b.Fatal(err)
 		}
@@ -132,22 +133,16 @@ func BenchmarkWarmInvoke(b *testing.B) {
 			}
 		}
 	})
-	b.Run("empty-event", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := f.Invoke(ctx, empty); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 	// paired takes turns between the functions, one invocation each per
 	// round, so the machine's drift (loopback latency here moves by 2x
 	// within minutes) weighs on all alike. It reports their medians and the
-	// medians of two differences within a round: the no-op eventfn function
-	// less the bare store function (the adapter + idempotency overhead), and
-	// the example less the bare store function (that overhead plus the
-	// orders handler's work).
+	// medians of differences within a round, each less the bare store
+	// function: the no-op eventfn function (the adapter + idempotency
+	// overhead), the same started through lambda.StartHandlerFunc with
+	// Lambda.Invoke, and the example (the overhead plus the orders handler's
+	// work).
 	b.Run("paired", func(b *testing.B) {
-		var tBare, tStore, tNoop, tFull, diffNoop, diff []float64
+		var tBare, tStore, tNoop, tFull, diffNoop, diffFunc, diff []float64
 		timed := func(fn *testenv.Function) float64 {
 			payload := newBatch()
 			start := time.Now()
@@ -164,8 +159,10 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		for b.Loop() {
 			tBare = append(tBare, timed(fb))
 			s := timed(fs)
-			n := timed(fn)
+			n := timed(fNoop)
+			nf := timed(fNoopFunc)
 			full := timed(f)
+			diffFunc = append(diffFunc, nf-s)
 			tStore, tNoop, tFull = append(tStore, s), append(tNoop, n), append(tFull, full)
 			diffNoop, diff = append(diffNoop, n-s), append(diff, full-s)
 		}
@@ -174,6 +171,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		b.ReportMetric(median(tNoop), "noop-ms")
 		b.ReportMetric(median(tFull), "example-ms")
 		b.ReportMetric(median(diffNoop), "overhead-ms")
+		b.ReportMetric(median(diffFunc), "overhead-handlerfunc-ms")
 		b.ReportMetric(median(diff), "example-minus-bare+store-ms")
 	})
 	b.Run("10-records-redis", func(b *testing.B) {
