@@ -51,12 +51,13 @@ type Options struct {
 type Store struct {
 	c      redis.UniversalClient
 	prefix string
+	ss     *sessions
 }
 
 // New returns a Store that uses c, which may be a *redis.Client, a
 // *redis.ClusterClient or a *redis.Ring.
 func New(c redis.UniversalClient, opts *Options) *Store {
-	s := &Store{c: c, prefix: DefaultPrefix}
+	s := &Store{c: c, prefix: DefaultPrefix, ss: newSessions(c)}
 	if opts != nil && opts.Prefix != "" {
 		s.prefix = opts.Prefix
 	}
@@ -87,7 +88,10 @@ func OpenCluster(url string, opts *Options) (*Store, error) {
 func (s *Store) Client() redis.UniversalClient { return s.c }
 
 // Close closes the underlying client.
-func (s *Store) Close() error { return s.c.Close() }
+func (s *Store) Close() error {
+	s.ss.close()
+	return s.c.Close()
+}
 
 // Record encoding (the IN_PROGRESS value doubles as the claim's token):
 //
@@ -334,6 +338,9 @@ func (s *Store) Complete(ctx context.Context, key, token string, result []byte, 
 	if !validToken(token) {
 		return scriptResult(key, "complete", -1, nil)
 	}
+	if errs, ok := s.completeWatched(ctx, []string{key}, []string{token}, []idempotency.Completion{{Key: key, Token: token, Result: result, TTL: ttl}}); ok {
+		return errs[0]
+	}
 	n, err := completeScript.Run(ctx, s.c, []string{s.prefix + key}, completeArgs(token, result, ttl)...).Int64()
 	return scriptResult(key, "complete", n, err)
 }
@@ -343,6 +350,7 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	if !validToken(token) {
 		return scriptResult(key, "release", -1, nil)
 	}
+	s.ss.end([]string{token})
 	n, err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, token).Int64()
 	return scriptResult(key, "release", n, err)
 }
@@ -362,16 +370,18 @@ func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, error)
 }
 
 // ClaimBatch implements idempotency.BatchStore with one pipelined round trip.
+// On a single node the pipeline also WATCHes the keys, so that CompleteBatch
+// can finish the batch without a script (see session.go).
 func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest) ([]idempotency.Claim, []error) {
 	claims := make([]idempotency.Claim, len(reqs))
 	errs := make([]error, len(reqs))
 	cmds := make([]*redis.StatusCmd, len(reqs))
 	tokens := make([]string, len(reqs))
 	now := time.Now()
-	pipe := s.c.Pipeline()
-	args := make([]any, 0, 7*len(reqs))
-	var lease time.Duration
+	args := make([]any, 0, 7*len(reqs)+1+len(reqs))
+	var lease, longest time.Duration
 	var leaseMs any
+	shortest := time.Duration(1<<63 - 1)
 	for i, req := range reqs {
 		if errs[i] = checkLease(req); errs[i] != nil {
 			continue
@@ -380,18 +390,58 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		if leaseMs == nil || req.Lease != lease {
 			lease, leaseMs = req.Lease, req.Lease.Milliseconds()
 		}
+		shortest, longest = min(shortest, req.Lease), max(longest, req.Lease)
 		n := len(args)
 		args = s.claimArgs(args, req, tokens[i], leaseMs)
 		cmds[i] = redis.NewStatusCmd(ctx, args[n:len(args):len(args)]...)
-		_ = pipe.Process(ctx, cmds[i])
+	}
+	var sc *sessionConn
+	if len(reqs) > 1 && longest > 0 && shortest >= sessionMinLease {
+		sc = s.ss.conn()
+	}
+	var pipe redis.Pipeliner
+	var watch *redis.StatusCmd
+	if sc != nil {
+		pipe = sc.cn.Pipeline()
+		if sc.dirty {
+			_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "unwatch"))
+		}
+		n := len(args)
+		args = append(args, "watch")
+		for _, cmd := range cmds {
+			if cmd != nil {
+				args = append(args, cmd.Args()[1])
+			}
+		}
+		watch = redis.NewStatusCmd(ctx, args[n:]...)
+	} else {
+		pipe = s.c.Pipeline()
+	}
+	for _, cmd := range cmds {
+		if cmd != nil {
+			_ = pipe.Process(ctx, cmd)
+		}
+	}
+	if watch != nil {
+		_ = pipe.Process(ctx, watch)
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // per-command errors are read below
 	}
+	var keys, held []string
+	failed := false
 	for i, cmd := range cmds {
-		if cmd != nil {
-			claims[i], errs[i] = claimResult(reqs[i], tokens[i], cmd)
+		if cmd == nil {
+			continue
 		}
+		claims[i], errs[i] = claimResult(reqs[i], tokens[i], cmd)
+		failed = failed || broken(cmd.Err())
+		if claims[i].Acquired {
+			keys, held = append(keys, cmd.Args()[1].(string)), append(held, tokens[i])
+		}
+	}
+	if sc != nil {
+		s.ss.start(sc, keys, held, longest, failed || watch.Err() != nil)
 	}
 	return claims, errs
 }
@@ -442,6 +492,9 @@ func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completio
 	for i, it := range items {
 		keys[i], tokens[i] = it.Key, it.Token
 	}
+	if errs, ok := s.completeWatched(ctx, keys, tokens, items); ok {
+		return errs
+	}
 	var head []any
 	var expires time.Time
 	many := len(items) > 1 && sameTTL(items)
@@ -461,8 +514,52 @@ func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) [
 	for i, it := range items {
 		keys[i], tokens[i] = it.Key, it.Token
 	}
+	s.ss.end(tokens)
 	args := func(i int) []any { return []any{tokens[i]} }
 	return s.fencedBatch(ctx, "release", releaseScript, releaseManyScript, len(items) > 1, nil, keys, tokens, args, args)
+}
+
+// completeWatched completes items with a MULTI/EXEC of plain SETs on the
+// connection of the session that claimed them, when there is one (see
+// session.go). ok is false when the ordinary path must run: there is no
+// such session, or the EXEC was aborted because a watched key changed.
+func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, items []idempotency.Completion) (errs []error, ok bool) {
+	if s.ss.node == nil {
+		return nil, false
+	}
+	pk := make([]string, len(keys))
+	for i, k := range keys {
+		pk[i] = s.prefix + k
+	}
+	se := s.ss.take(pk, tokens)
+	if se == nil {
+		return nil, false
+	}
+	pipe := se.conn.cn.TxPipeline()
+	now := time.Now()
+	for i, it := range items {
+		ttl := clampTTL(it.TTL)
+		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttl.Milliseconds()))
+	}
+	cmds, err := pipe.Exec(ctx)
+	isBroken := broken(err)
+	if !isBroken {
+		se.conn.dirty = false // EXEC ended the WATCH, whatever it answered
+	}
+	s.ss.put(se.conn, isBroken)
+	if errors.Is(err, redis.TxFailedErr) {
+		return nil, false // aborted: the scripts find out which claims still hold
+	}
+	errs = make([]error, len(items))
+	for i := range errs {
+		switch {
+		case i < len(cmds) && cmds[i].Err() != nil:
+			errs[i] = storeErr("complete", cmds[i].Err())
+		case i >= len(cmds) && err != nil:
+			errs[i] = storeErr("complete", err)
+		}
+	}
+	return errs, true
 }
 
 // fencedBatch runs a token-fenced script for every item: as one call of the

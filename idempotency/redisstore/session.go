@@ -1,0 +1,284 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Completing a batch without Lua.
+//
+// On a single node, ClaimBatch sends the claims on a connection the batch
+// keeps (a session) and ends the pipeline with WATCH on the batch's keys.
+// When the batch's claims are then completed by one call, the completion is
+// a MULTI/EXEC of plain SETs on that connection: Redis aborts the EXEC if
+// any watched key was written or expired since the claim, which is the token
+// check the Lua script makes, for the whole batch at once. Only after an
+// abort does the store run the script, to learn which items still hold
+// their claim. A plain transaction costs the server much less than a script
+// that calls GET and SET ten times (the README has the numbers), and it is
+// the same one round trip.
+//
+// Session connections come from the client's pool, at most half of it. A
+// session that ends without EXEC (its batch released its claims, or none of
+// its claims was acquired) leaves the connection watching keys; such a
+// connection is never returned to the shared pool like that: it is parked,
+// and the next session on it starts its pipeline with UNWATCH, or a sweep
+// sends UNWATCH and returns it after parkIdle.
+
+// sessionMinLease is the shortest lease a session is used for: a claim
+// must not be able to expire between its SET and the WATCH that follows it
+// in the same pipeline, or the EXEC could not see that it had.
+const sessionMinLease = time.Second
+
+// parkIdle is how long a parked connection waits for the next batch before
+// the sweep unwatches it and returns it to the pool.
+const parkIdle = 2 * time.Second
+
+type sessionConn struct {
+	cn     *redis.Conn
+	dirty  bool // may WATCH keys of an earlier batch
+	parked time.Time
+}
+
+// session is the state of one claimed batch whose keys its connection
+// watches.
+type session struct {
+	conn   *sessionConn
+	keys   []string // the prefixed keys claimed, by token index
+	timer  *time.Timer
+	ended  bool // guarded by sessions.mu
+	tokens []string
+}
+
+// sessionRef is where a token's claim sits in its session.
+type sessionRef struct {
+	se *session
+	i  int
+}
+
+type sessions struct {
+	node *redis.Client // nil: sessions are off (cluster or ring clients)
+	max  int
+
+	mu     sync.Mutex
+	byTok  map[string]sessionRef
+	parked []*sessionConn
+	live   int // connections taken from the pool: in sessions or parked
+	sweep  *time.Timer
+	closed bool
+}
+
+func newSessions(c redis.UniversalClient) *sessions {
+	node, ok := c.(*redis.Client)
+	if !ok {
+		return &sessions{}
+	}
+	return &sessions{node: node, max: max(1, node.Options().PoolSize/2), byTok: map[string]sessionRef{}}
+}
+
+// conn returns a connection for a new session, or nil when sessions are off
+// or all in use.
+func (ss *sessions) conn() *sessionConn {
+	if ss.node == nil {
+		return nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	switch {
+	case ss.closed:
+		return nil
+	case len(ss.parked) > 0:
+		sc := ss.parked[len(ss.parked)-1]
+		ss.parked = ss.parked[:len(ss.parked)-1]
+		return sc
+	case ss.live < ss.max:
+		ss.live++
+		return &sessionConn{cn: ss.node.Conn()}
+	}
+	return nil
+}
+
+// broken reports whether err leaves a connection unusable: anything but an
+// error reply from the server.
+func broken(err error) bool {
+	var rerr redis.Error
+	return err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) && !errors.As(err, &rerr)
+}
+
+// put gives back a session's connection: a clean one to the client's pool,
+// a broken one to be discarded, a dirty one to be parked.
+func (ss *sessions) put(sc *sessionConn, isBroken bool) {
+	ss.mu.Lock()
+	if isBroken || !sc.dirty || ss.closed {
+		ss.live--
+		ss.mu.Unlock()
+		ss.closeConn(sc)
+		return
+	}
+	sc.parked = time.Now()
+	ss.parked = append(ss.parked, sc)
+	if ss.sweep == nil {
+		ss.sweep = time.AfterFunc(parkIdle, ss.sweepParked)
+	}
+	ss.mu.Unlock()
+}
+
+// closeConn returns sc to the client's pool (go-redis discards it there if
+// a command found it broken), unwatching it first if it is dirty.
+func (ss *sessions) closeConn(sc *sessionConn) {
+	if sc.dirty {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// If UNWATCH fails on the network, go-redis marks the connection
+		// broken and Close discards it.
+		_ = sc.cn.Do(ctx, "unwatch").Err()
+		cancel()
+	}
+	_ = sc.cn.Close()
+}
+
+// sweepParked returns connections parked for parkIdle to the pool.
+func (ss *sessions) sweepParked() {
+	ss.mu.Lock()
+	var old []*sessionConn
+	keep := ss.parked[:0]
+	for _, sc := range ss.parked {
+		if time.Since(sc.parked) >= parkIdle {
+			old = append(old, sc)
+		} else {
+			keep = append(keep, sc)
+		}
+	}
+	ss.parked = keep
+	ss.live -= len(old)
+	ss.sweep = nil
+	if len(ss.parked) > 0 && !ss.closed {
+		ss.sweep = time.AfterFunc(parkIdle, ss.sweepParked)
+	}
+	ss.mu.Unlock()
+	for _, sc := range old {
+		ss.closeConn(sc)
+	}
+}
+
+// start registers the acquired claims of a ClaimBatch that ran on sc. keys
+// and tokens are the prefixed keys and tokens of the acquired claims; lease
+// is the longest lease asked for. failed reports whether a command of the
+// pipeline failed in a way that may leave sc broken.
+func (ss *sessions) start(sc *sessionConn, keys, tokens []string, lease time.Duration, failed bool) {
+	sc.dirty = true // the pipeline ended with WATCH
+	if failed || len(tokens) == 0 {
+		ss.put(sc, failed)
+		return
+	}
+	se := &session{conn: sc, keys: keys, tokens: tokens}
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		ss.put(sc, false)
+		return
+	}
+	for i, t := range tokens {
+		ss.byTok[t] = sessionRef{se, i}
+	}
+	// A batch that never completes or releases its claims gives its
+	// connection back once its leases are over.
+	se.timer = time.AfterFunc(lease, func() { ss.end(tokens[:1]) })
+	ss.mu.Unlock()
+}
+
+// take returns the session that holds every one of tokens for the matching
+// prefixed keys, each once, and ends it for the caller's use. When there is
+// none, every session a token belongs to is ended and its connection
+// parked, and take returns nil: the caller takes the ordinary path.
+func (ss *sessions) take(keys, tokens []string) *session {
+	if ss.node == nil {
+		return nil
+	}
+	ss.mu.Lock()
+	var se *session
+	ok := len(tokens) > 0
+	var seen []bool
+	for i, t := range tokens {
+		ref, found := ss.byTok[t]
+		if !found || (se != nil && ref.se != se) {
+			ok = false
+			continue
+		}
+		if se == nil {
+			se = ref.se
+			seen = make([]bool, len(se.tokens))
+		}
+		if seen[ref.i] || se.keys[ref.i] != keys[i] {
+			ok = false
+		}
+		seen[ref.i] = true
+	}
+	if ok {
+		ss.endLocked(se)
+		ss.mu.Unlock()
+		return se
+	}
+	ss.mu.Unlock()
+	ss.end(tokens)
+	return nil
+}
+
+// end ends the session of tokens, if any, parking its connection.
+func (ss *sessions) end(tokens []string) {
+	if ss.node == nil {
+		return
+	}
+	var conns []*sessionConn
+	ss.mu.Lock()
+	for _, t := range tokens {
+		if ref, ok := ss.byTok[t]; ok {
+			ss.endLocked(ref.se)
+			conns = append(conns, ref.se.conn)
+		}
+	}
+	ss.mu.Unlock()
+	for _, sc := range conns {
+		ss.put(sc, false)
+	}
+}
+
+// endLocked unregisters se. The caller gives back its connection.
+func (ss *sessions) endLocked(se *session) {
+	if se.ended {
+		return
+	}
+	se.ended = true
+	se.timer.Stop()
+	for _, t := range se.tokens {
+		delete(ss.byTok, t)
+	}
+}
+
+// close ends every session and returns every parked connection.
+func (ss *sessions) close() {
+	if ss.node == nil {
+		return
+	}
+	ss.mu.Lock()
+	ss.closed = true
+	conns := ss.parked
+	ss.parked = nil
+	for _, ref := range ss.byTok {
+		if !ref.se.ended {
+			ss.endLocked(ref.se)
+			conns = append(conns, ref.se.conn)
+		}
+	}
+	ss.live -= len(conns)
+	if ss.sweep != nil {
+		ss.sweep.Stop()
+	}
+	ss.mu.Unlock()
+	for _, sc := range conns {
+		_ = sc.cn.Close()
+	}
+}

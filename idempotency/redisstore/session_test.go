@@ -1,0 +1,328 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventfn/eventfn/idempotency"
+	"github.com/eventfn/eventfn/idempotency/redisstore"
+	"github.com/eventfn/eventfn/internal/testenv"
+)
+
+// commands records the names of the commands a client sends.
+type commands struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (h *commands) add(cmds ...redis.Cmder) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range cmds {
+		h.names = append(h.names, c.Name())
+	}
+}
+
+func (h *commands) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.add(cmd); return next(ctx, cmd) }
+}
+func (h *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.add(cmds...); return next(ctx, cmds) }
+}
+
+// take returns how many of each command were sent since the last take.
+func (h *commands) take() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := map[string]int{}
+	for _, name := range h.names {
+		n[name]++
+	}
+	h.names = nil
+	return n
+}
+
+func claimAll(t *testing.T, s *redisstore.Store, keys []string, lease time.Duration) []idempotency.Claim {
+	t.Helper()
+	reqs := make([]idempotency.ClaimRequest, len(keys))
+	for i, k := range keys {
+		reqs[i] = idempotency.ClaimRequest{Key: k, Fingerprint: "fp", Lease: lease}
+	}
+	claims, errs := s.ClaimBatch(context.Background(), reqs)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("claim %s: %v", keys[i], err)
+		}
+	}
+	return claims
+}
+
+func completions(keys []string, claims []idempotency.Claim) []idempotency.Completion {
+	items := make([]idempotency.Completion, len(keys))
+	for i, k := range keys {
+		items[i] = idempotency.Completion{Key: k, Token: claims[i].Token, Result: []byte("r-" + k), TTL: time.Hour}
+	}
+	return items
+}
+
+func freshKeys(t *testing.T, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s-%d-%d", t.Name(), time.Now().UnixNano(), i)
+	}
+	return keys
+}
+
+func mustComplete(t *testing.T, s *redisstore.Store, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		r, err := s.Get(context.Background(), k)
+		if err != nil || r.Status != idempotency.StatusCompleted || string(r.Result) != "r-"+k || r.Fingerprint != "fp" {
+			t.Fatalf("record %s = %+v, %v; want COMPLETED with its result", k, r, err)
+		}
+	}
+}
+
+// A batch claimed and completed on a single node is finished by a plain
+// MULTI/EXEC on the connection that WATCHed its keys: no script runs.
+func TestBatchCompletesWithoutScript(t *testing.T) {
+	s := newStore(t)
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	keys := freshKeys(t, 10)
+	claims := claimAll(t, s, keys, time.Minute)
+	for _, err := range s.CompleteBatch(context.Background(), completions(keys, claims)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := hook.take()
+	if n["watch"] != 1 || n["exec"] != 1 || n["evalsha"]+n["eval"] != 0 {
+		t.Fatalf("commands sent = %v, want one WATCH, one EXEC and no script", n)
+	}
+	mustComplete(t, s, keys)
+}
+
+// When one claim of a batch expired and another delivery took its key, the
+// EXEC is aborted and the store falls back to the fenced script: the stale
+// claim fails with ErrLeaseLost and changes nothing, the others complete.
+func TestWatchedKeyTakenOverFallsBackToScript(t *testing.T) {
+	s := newStore(t)
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	keys := freshKeys(t, 3)
+	reqs := []idempotency.ClaimRequest{
+		{Key: keys[0], Fingerprint: "fp", Lease: 1200 * time.Millisecond},
+		{Key: keys[1], Fingerprint: "fp", Lease: time.Minute},
+		{Key: keys[2], Fingerprint: "fp", Lease: time.Minute},
+	}
+	claims, cerrs := s.ClaimBatch(context.Background(), reqs)
+	for _, err := range cerrs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1300 * time.Millisecond)
+	other := newStore(t)
+	c, err := other.Claim(context.Background(), idempotency.ClaimRequest{Key: keys[0], Fingerprint: "fp2", Lease: time.Minute})
+	if err != nil || !c.Acquired {
+		t.Fatalf("takeover claim = %+v, %v", c, err)
+	}
+	hook.take()
+	errs := s.CompleteBatch(context.Background(), completions(keys, claims))
+	if !errors.Is(errs[0], idempotency.ErrLeaseLost) || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("errors = %v, want [ErrLeaseLost nil nil]", errs)
+	}
+	if n := hook.take(); n["exec"] != 1 || n["evalsha"]+n["eval"] == 0 {
+		t.Fatalf("commands sent = %v, want an aborted EXEC, then the script", n)
+	}
+	if r, err := s.Get(context.Background(), keys[0]); err != nil || r.Status != idempotency.StatusInProgress || r.Fingerprint != "fp2" {
+		t.Fatalf("taken-over record = %+v, %v; want the new claim's IN_PROGRESS", r, err)
+	}
+	mustComplete(t, s, keys[1:])
+}
+
+// Once every lease of a batch is over, its session ends (the connection
+// goes back) and a late completion takes the script path, which reports
+// every claim lost and writes nothing.
+func TestExpiredBatchIsFencedByScript(t *testing.T) {
+	s := newStore(t)
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	keys := freshKeys(t, 4)
+	claims := claimAll(t, s, keys, 1200*time.Millisecond)
+	time.Sleep(1300 * time.Millisecond) // every lease expires
+	other := newStore(t)
+	if c, err := other.Claim(context.Background(), idempotency.ClaimRequest{Key: keys[1], Fingerprint: "fp2", Lease: time.Minute}); err != nil || !c.Acquired {
+		t.Fatalf("takeover claim = %+v, %v", c, err)
+	}
+	hook.take()
+	errs := s.CompleteBatch(context.Background(), completions(keys, claims))
+	for i, err := range errs {
+		if !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Errorf("item %d: err = %v, want ErrLeaseLost", i, err)
+		}
+	}
+	n := hook.take()
+	if n["exec"] != 0 || n["evalsha"]+n["eval"] == 0 {
+		t.Fatalf("commands sent = %v, want the script and no EXEC", n)
+	}
+	if r, err := s.Get(context.Background(), keys[1]); err != nil || r.Status != idempotency.StatusInProgress || r.Fingerprint != "fp2" {
+		t.Fatalf("taken-over record = %+v, %v; want the new claim's IN_PROGRESS", r, err)
+	}
+	for _, k := range []string{keys[0], keys[2], keys[3]} {
+		if _, err := s.Get(context.Background(), k); !errors.Is(err, idempotency.ErrNotFound) {
+			t.Errorf("expired claim %s: err = %v, want ErrNotFound (nothing written)", k, err)
+		}
+	}
+}
+
+// A batch whose keys were all held elsewhere leaves its connection watching
+// them. The next batch on that connection unwatches first, so a change to
+// those keys does not abort its EXEC.
+func TestParkedConnectionIsUnwatchedBeforeReuse(t *testing.T) {
+	s := newStore(t)
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	held := freshKeys(t, 2)
+	other := newStore(t)
+	heldClaims := claimAll(t, other, held, time.Minute)
+	if c := claimAll(t, s, held, time.Minute); c[0].Acquired || c[1].Acquired {
+		t.Fatal("claims of held keys were acquired")
+	}
+	for _, err := range other.CompleteBatch(context.Background(), completions(held, heldClaims)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook.take()
+	keys := freshKeys(t, 5)
+	claims := claimAll(t, s, keys, time.Minute)
+	for _, err := range s.CompleteBatch(context.Background(), completions(keys, claims)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := hook.take()
+	if n["unwatch"] != 1 || n["exec"] != 1 || n["evalsha"]+n["eval"] != 0 {
+		t.Fatalf("commands sent = %v, want UNWATCH, then a clean EXEC and no script", n)
+	}
+	mustComplete(t, s, keys)
+}
+
+// Connections given back to a shared client's pool never carry a WATCH:
+// another user's transactions on the client are not aborted by keys a batch
+// watched.
+func TestSharedPoolGetsNoWatchedConnections(t *testing.T) {
+	opts, err := redis.ParseURL(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PoolSize = 2 // one session connection at most
+	client := redis.NewClient(opts)
+	s := redisstore.New(client, nil)
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+
+	held := freshKeys(t, 2)
+	other := newStore(t)
+	heldClaims := claimAll(t, other, held, time.Minute)
+	claimAll(t, s, held, time.Minute) // not acquired: the connection is parked watching held
+	for _, err := range other.CompleteBatch(ctx, completions(held, heldClaims)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * time.Second) // the sweep unwatches the parked connection and returns it
+	if st := client.PoolStats(); st.TotalConns > 2 {
+		t.Fatalf("pool holds %d connections, want at most 2", st.TotalConns)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 { // enough concurrent transactions to use every pooled connection
+		wg.Go(func() {
+			// Watch-based transactions run on the main pool's connections,
+			// where session connections come from.
+			k := fmt.Sprintf("%s-user-%d", t.Name(), i)
+			err := client.Watch(ctx, func(tx *redis.Tx) error {
+				_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Set(ctx, k, "v", time.Minute)
+					return nil
+				})
+				return err
+			}, k)
+			if err != nil {
+				t.Errorf("user transaction: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Sessions hold at most half the pool; further batches take the ordinary
+// path, and nothing is lost either way.
+func TestSessionsAreBounded(t *testing.T) {
+	s, err := redisstore.Open(testenv.Redis(t)+"?pool_size=4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	var batches [][]string
+	var claims [][]idempotency.Claim
+	for range 5 { // five batches in flight at once
+		keys := freshKeys(t, 3)
+		batches, claims = append(batches, keys), append(claims, claimAll(t, s, keys, time.Minute))
+	}
+	if n := hook.take(); n["watch"] != 2 {
+		t.Fatalf("commands = %v, want WATCH for 2 of 5 batches (half of a pool of 4)", n)
+	}
+	if st := s.Client().(*redis.Client).PoolStats(); st.TotalConns > 4 {
+		t.Fatalf("pool holds %d connections, want at most 4", st.TotalConns)
+	}
+	for i, keys := range batches {
+		for _, err := range s.CompleteBatch(context.Background(), completions(keys, claims[i])) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustComplete(t, s, keys)
+	}
+	if n := hook.take(); n["exec"] != 2 || n["evalsha"] != 3 {
+		t.Fatalf("commands = %v, want 2 EXECs and 3 scripts", n)
+	}
+}
+
+// Release ends a batch's session; a later Complete of the same claims takes
+// the script path and is fenced as always.
+func TestReleaseEndsSession(t *testing.T) {
+	s := newStore(t)
+	keys := freshKeys(t, 3)
+	claims := claimAll(t, s, keys, time.Minute)
+	rel := []idempotency.Release{{Key: keys[0], Token: claims[0].Token}}
+	if errs := s.ReleaseBatch(context.Background(), rel); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	errs := s.CompleteBatch(context.Background(), completions(keys, claims))
+	if !errors.Is(errs[0], idempotency.ErrLeaseLost) || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("errors = %v, want [ErrLeaseLost nil nil]", errs)
+	}
+	mustComplete(t, s, keys[1:])
+	// A token of another key never completes through a session.
+	keys = freshKeys(t, 2)
+	claims = claimAll(t, s, keys, time.Minute)
+	errs = s.CompleteBatch(context.Background(), []idempotency.Completion{{Key: keys[0], Token: claims[1].Token, TTL: time.Hour}})
+	if !errors.Is(errs[0], idempotency.ErrLeaseLost) {
+		t.Fatalf("completing a key with another key's token: err = %v, want ErrLeaseLost", errs[0])
+	}
+	if r, err := s.Get(context.Background(), keys[0]); err != nil || r.Status != idempotency.StatusInProgress {
+		t.Fatalf("record = %+v, %v; want unchanged IN_PROGRESS", r, err)
+	}
+}
