@@ -116,6 +116,13 @@ func (ss *sessions) put(sc *sessionConn, isBroken bool) {
 	if isBroken || !sc.dirty || ss.closed {
 		ss.live--
 		ss.mu.Unlock()
+		if isBroken {
+			// go-redis discards a connection that failed mid-command, and
+			// one that failed before sending anything watches nothing: no
+			// UNWATCH, which would dial again when the server is down.
+			_ = sc.cn.Close()
+			return
+		}
 		ss.closeConn(sc)
 		return
 	}

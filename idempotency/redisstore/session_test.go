@@ -326,3 +326,36 @@ func TestReleaseEndsSession(t *testing.T) {
 		t.Fatalf("record = %+v, %v; want unchanged IN_PROGRESS", r, err)
 	}
 }
+
+// A session whose connection dies before the completion reports a store
+// error for every item and writes nothing, and a retry completes through
+// the ordinary path.
+func TestSessionConnectionLostIsAStoreError(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	keys := freshKeys(t, 3)
+	claims := claimAll(t, s, keys, time.Minute)
+	admin := redis.NewClient(&redis.Options{Addr: s.Client().(*redis.Client).Options().Addr})
+	defer admin.Close()
+	if err := admin.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range s.CompleteBatch(ctx, completions(keys, claims)) {
+		if !errors.Is(err, idempotency.ErrStore) {
+			t.Fatalf("item %d: err = %v, want ErrStore", i, err)
+		}
+	}
+	// go-redis must not have retried the transaction on another connection,
+	// where no WATCH would fence it.
+	for _, k := range keys {
+		if r, err := s.Get(ctx, k); err != nil || r.Status != idempotency.StatusInProgress {
+			t.Fatalf("record %s after the failed completion = %+v, %v; want IN_PROGRESS", k, r, err)
+		}
+	}
+	for _, err := range s.CompleteBatch(ctx, completions(keys, claims)) {
+		if err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+	}
+	mustComplete(t, s, keys)
+}
