@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,6 +64,13 @@ type sessionRef struct {
 type sessions struct {
 	node *redis.Client // nil: sessions are off (cluster or ring clients)
 	max  int
+	// warm is set once a command on the client itself has succeeded.
+	// Sessions wait for it: go-redis (v9.23) resolves the maintenance
+	// notifications mode on the first connection by writing the client's
+	// shared Options under a lock that each Conn has its own copy of, so a
+	// Conn dialling its first connection alongside the client is a data
+	// race. Once one connection is set up the mode no longer changes.
+	warm atomic.Bool
 
 	mu     sync.Mutex
 	byTok  map[string]sessionRef
@@ -83,7 +91,7 @@ func newSessions(c redis.UniversalClient) *sessions {
 // conn returns a connection for a new session, or nil when sessions are off
 // or all in use.
 func (ss *sessions) conn() *sessionConn {
-	if ss.node == nil {
+	if ss.node == nil || !ss.warm.Load() {
 		return nil
 	}
 	ss.mu.Lock()

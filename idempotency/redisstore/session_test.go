@@ -49,6 +49,14 @@ func (h *commands) take() map[string]int {
 	return n
 }
 
+// warm makes the store's first batch, which takes the ordinary path (a
+// session waits for the client's own first connection).
+func warm(t *testing.T, s *redisstore.Store) *redisstore.Store {
+	t.Helper()
+	claimAll(t, s, freshKeys(t, 2), time.Minute)
+	return s
+}
+
 func claimAll(t *testing.T, s *redisstore.Store, keys []string, lease time.Duration) []idempotency.Claim {
 	t.Helper()
 	reqs := make([]idempotency.ClaimRequest, len(keys))
@@ -93,7 +101,7 @@ func mustComplete(t *testing.T, s *redisstore.Store, keys []string) {
 // A batch claimed and completed on a single node is finished by a plain
 // MULTI/EXEC on the connection that WATCHed its keys: no script runs.
 func TestBatchCompletesWithoutScript(t *testing.T) {
-	s := newStore(t)
+	s := warm(t, newStore(t))
 	hook := &commands{}
 	s.Client().AddHook(hook)
 	keys := freshKeys(t, 10)
@@ -114,7 +122,7 @@ func TestBatchCompletesWithoutScript(t *testing.T) {
 // EXEC is aborted and the store falls back to the fenced script: the stale
 // claim fails with ErrLeaseLost and changes nothing, the others complete.
 func TestWatchedKeyTakenOverFallsBackToScript(t *testing.T) {
-	s := newStore(t)
+	s := warm(t, newStore(t))
 	hook := &commands{}
 	s.Client().AddHook(hook)
 	keys := freshKeys(t, 3)
@@ -153,7 +161,7 @@ func TestWatchedKeyTakenOverFallsBackToScript(t *testing.T) {
 // goes back) and a late completion takes the script path, which reports
 // every claim lost and writes nothing.
 func TestExpiredBatchIsFencedByScript(t *testing.T) {
-	s := newStore(t)
+	s := warm(t, newStore(t))
 	hook := &commands{}
 	s.Client().AddHook(hook)
 	keys := freshKeys(t, 4)
@@ -188,7 +196,7 @@ func TestExpiredBatchIsFencedByScript(t *testing.T) {
 // them. The next batch on that connection unwatches first, so a change to
 // those keys does not abort its EXEC.
 func TestParkedConnectionIsUnwatchedBeforeReuse(t *testing.T) {
-	s := newStore(t)
+	s := warm(t, newStore(t))
 	hook := &commands{}
 	s.Client().AddHook(hook)
 	held := freshKeys(t, 2)
@@ -227,7 +235,7 @@ func TestSharedPoolGetsNoWatchedConnections(t *testing.T) {
 	}
 	opts.PoolSize = 2 // one session connection at most
 	client := redis.NewClient(opts)
-	s := redisstore.New(client, nil)
+	s := warm(t, redisstore.New(client, nil))
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 
@@ -273,6 +281,7 @@ func TestSessionsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	warm(t, s)
 	hook := &commands{}
 	s.Client().AddHook(hook)
 	var batches [][]string
@@ -303,7 +312,7 @@ func TestSessionsAreBounded(t *testing.T) {
 // Release ends a batch's session; a later Complete of the same claims takes
 // the script path and is fenced as always.
 func TestReleaseEndsSession(t *testing.T) {
-	s := newStore(t)
+	s := warm(t, newStore(t))
 	keys := freshKeys(t, 3)
 	claims := claimAll(t, s, keys, time.Minute)
 	rel := []idempotency.Release{{Key: keys[0], Token: claims[0].Token}}
@@ -331,7 +340,7 @@ func TestReleaseEndsSession(t *testing.T) {
 // error for every item and writes nothing, and a retry completes through
 // the ordinary path.
 func TestSessionConnectionLostIsAStoreError(t *testing.T) {
-	s := newStore(t)
+	s := warm(t, newStore(t))
 	ctx := context.Background()
 	keys := freshKeys(t, 3)
 	claims := claimAll(t, s, keys, time.Minute)
