@@ -96,18 +96,23 @@ func (ss *sessions) conn() *sessionConn {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	switch {
-	case ss.closed:
-		return nil
-	case len(ss.parked) > 0:
+	for len(ss.parked) > 0 && !ss.closed {
 		sc := ss.parked[len(ss.parked)-1]
 		ss.parked = ss.parked[:len(ss.parked)-1]
-		return sc
-	case ss.live < ss.max:
-		ss.live++
-		return &sessionConn{cn: ss.node.Conn()}
+		if time.Since(sc.parked) < parkIdle {
+			return sc
+		}
+		// Parked too long (the process was frozen, as a Lambda is between
+		// invocations, before the sweep ran): a fresh connection from the
+		// pool is health-checked, a parked one is not.
+		ss.live--
+		go ss.closeConn(sc)
 	}
-	return nil
+	if ss.closed || ss.live >= ss.max {
+		return nil
+	}
+	ss.live++
+	return &sessionConn{cn: ss.node.Conn()}
 }
 
 // broken reports whether err leaves a connection unusable: anything but an
@@ -134,7 +139,8 @@ func (ss *sessions) put(sc *sessionConn, isBroken bool) {
 		ss.closeConn(sc)
 		return
 	}
-	sc.parked = time.Now()
+	// Wall clock, not monotonic: a paused VM's monotonic clock stands still.
+	sc.parked = time.Now().Round(0)
 	ss.parked = append(ss.parked, sc)
 	if ss.sweep == nil {
 		ss.sweep = time.AfterFunc(parkIdle, ss.sweepParked)
