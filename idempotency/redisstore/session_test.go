@@ -88,6 +88,36 @@ func freshKeys(t *testing.T, n int) []string {
 	return keys
 }
 
+// hooked returns a warm store whose client reports the commands it sends.
+func hooked(t *testing.T) (*redisstore.Store, *commands) {
+	s := warm(t, newStore(t))
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	return s, hook
+}
+
+// claimAndComplete claims n fresh keys in one batch, completes them in one
+// more, checks the records and returns the commands sent.
+func claimAndComplete(t *testing.T, s *redisstore.Store, hook *commands, n int) map[string]int {
+	t.Helper()
+	keys := freshKeys(t, n)
+	completeOK(t, s, keys, claimAll(t, s, keys, time.Minute))
+	sent := hook.take()
+	mustComplete(t, s, keys)
+	return sent
+}
+
+// completeOK completes the claims of keys in one CompleteBatch and fails
+// the test on any error.
+func completeOK(t *testing.T, s *redisstore.Store, keys []string, claims []idempotency.Claim) {
+	t.Helper()
+	for i, err := range s.CompleteBatch(context.Background(), completions(keys, claims)) {
+		if err != nil {
+			t.Fatalf("complete %s: %v", keys[i], err)
+		}
+	}
+}
+
 func mustComplete(t *testing.T, s *redisstore.Store, keys []string) {
 	t.Helper()
 	for _, k := range keys {
@@ -101,30 +131,17 @@ func mustComplete(t *testing.T, s *redisstore.Store, keys []string) {
 // A batch claimed and completed on a single node is finished by a plain
 // MULTI/EXEC on the connection that WATCHed its keys: no script runs.
 func TestBatchCompletesWithoutScript(t *testing.T) {
-	s := warm(t, newStore(t))
-	hook := &commands{}
-	s.Client().AddHook(hook)
-	keys := freshKeys(t, 10)
-	claims := claimAll(t, s, keys, time.Minute)
-	for _, err := range s.CompleteBatch(context.Background(), completions(keys, claims)) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := hook.take()
-	if n["watch"] != 1 || n["exec"] != 1 || n["evalsha"]+n["eval"] != 0 {
+	s, hook := hooked(t)
+	if n := claimAndComplete(t, s, hook, 10); n["watch"] != 1 || n["exec"] != 1 || n["evalsha"]+n["eval"] != 0 {
 		t.Fatalf("commands sent = %v, want one WATCH, one EXEC and no script", n)
 	}
-	mustComplete(t, s, keys)
 }
 
 // When one claim of a batch expired and another delivery took its key, the
 // EXEC is aborted and the store falls back to the fenced script: the stale
 // claim fails with ErrLeaseLost and changes nothing, the others complete.
 func TestWatchedKeyTakenOverFallsBackToScript(t *testing.T) {
-	s := warm(t, newStore(t))
-	hook := &commands{}
-	s.Client().AddHook(hook)
+	s, hook := hooked(t)
 	keys := freshKeys(t, 3)
 	reqs := []idempotency.ClaimRequest{
 		{Key: keys[0], Fingerprint: "fp", Lease: 1200 * time.Millisecond},
@@ -161,9 +178,7 @@ func TestWatchedKeyTakenOverFallsBackToScript(t *testing.T) {
 // goes back) and a late completion takes the script path, which reports
 // every claim lost and writes nothing.
 func TestExpiredBatchIsFencedByScript(t *testing.T) {
-	s := warm(t, newStore(t))
-	hook := &commands{}
-	s.Client().AddHook(hook)
+	s, hook := hooked(t)
 	keys := freshKeys(t, 4)
 	claims := claimAll(t, s, keys, 1200*time.Millisecond)
 	time.Sleep(1300 * time.Millisecond) // every lease expires
@@ -196,33 +211,18 @@ func TestExpiredBatchIsFencedByScript(t *testing.T) {
 // them. The next batch on that connection unwatches first, so a change to
 // those keys does not abort its EXEC.
 func TestParkedConnectionIsUnwatchedBeforeReuse(t *testing.T) {
-	s := warm(t, newStore(t))
-	hook := &commands{}
-	s.Client().AddHook(hook)
+	s, hook := hooked(t)
 	held := freshKeys(t, 2)
 	other := newStore(t)
 	heldClaims := claimAll(t, other, held, time.Minute)
 	if c := claimAll(t, s, held, time.Minute); c[0].Acquired || c[1].Acquired {
 		t.Fatal("claims of held keys were acquired")
 	}
-	for _, err := range other.CompleteBatch(context.Background(), completions(held, heldClaims)) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	completeOK(t, other, held, heldClaims)
 	hook.take()
-	keys := freshKeys(t, 5)
-	claims := claimAll(t, s, keys, time.Minute)
-	for _, err := range s.CompleteBatch(context.Background(), completions(keys, claims)) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := hook.take()
-	if n["unwatch"] != 1 || n["exec"] != 1 || n["evalsha"]+n["eval"] != 0 {
+	if n := claimAndComplete(t, s, hook, 5); n["unwatch"] != 1 || n["exec"] != 1 || n["evalsha"]+n["eval"] != 0 {
 		t.Fatalf("commands sent = %v, want UNWATCH, then a clean EXEC and no script", n)
 	}
-	mustComplete(t, s, keys)
 }
 
 // Connections given back to a shared client's pool never carry a WATCH:
@@ -243,11 +243,7 @@ func TestSharedPoolGetsNoWatchedConnections(t *testing.T) {
 	other := newStore(t)
 	heldClaims := claimAll(t, other, held, time.Minute)
 	claimAll(t, s, held, time.Minute) // not acquired: the connection is parked watching held
-	for _, err := range other.CompleteBatch(ctx, completions(held, heldClaims)) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	completeOK(t, other, held, heldClaims)
 	time.Sleep(3 * time.Second) // the sweep unwatches the parked connection and returns it
 	if st := client.PoolStats(); st.TotalConns > 2 {
 		t.Fatalf("pool holds %d connections, want at most 2", st.TotalConns)
@@ -297,11 +293,7 @@ func TestSessionsAreBounded(t *testing.T) {
 		t.Fatalf("pool holds %d connections, want at most 4", st.TotalConns)
 	}
 	for i, keys := range batches {
-		for _, err := range s.CompleteBatch(context.Background(), completions(keys, claims[i])) {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		completeOK(t, s, keys, claims[i])
 		mustComplete(t, s, keys)
 	}
 	if n := hook.take(); n["exec"] != 2 || n["evalsha"] != 3 {
@@ -361,10 +353,6 @@ func TestSessionConnectionLostIsAStoreError(t *testing.T) {
 			t.Fatalf("record %s after the failed completion = %+v, %v; want IN_PROGRESS", k, r, err)
 		}
 	}
-	for _, err := range s.CompleteBatch(ctx, completions(keys, claims)) {
-		if err != nil {
-			t.Fatalf("retry: %v", err)
-		}
-	}
+	completeOK(t, s, keys, claims) // the retry
 	mustComplete(t, s, keys)
 }
