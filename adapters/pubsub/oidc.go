@@ -42,11 +42,18 @@ type OIDCVerifier struct {
 	// default the push endpoint URL). Required: an empty Audience rejects
 	// every token.
 	Audience string
-	// ServiceAccountEmail, when set, must equal the token's email claim, and
-	// the email must be verified; otherwise the request gets 403. Set it in
-	// production: without it any Google-signed token minted for Audience,
-	// by any service account of any project, is accepted.
+	// ServiceAccountEmail must equal the token's email claim, and the email
+	// must be verified; otherwise the request gets 403. Required: the
+	// audience alone proves nothing, since anyone with a Google account can
+	// mint a Google-signed token for any audience. An empty
+	// ServiceAccountEmail rejects every token unless AnyServiceAccount is
+	// set.
 	ServiceAccountEmail string
+	// AnyServiceAccount accepts a Google-signed token for Audience from any
+	// account, of any project, when ServiceAccountEmail is empty. Only for
+	// endpoints that something else guards as well (Cloud Run IAM with
+	// roles/run.invoker), and for tests.
+	AnyServiceAccount bool
 	// Issuers are the accepted iss claims. Default: "https://accounts.google.com"
 	// and "accounts.google.com".
 	Issuers []string
@@ -113,8 +120,8 @@ func unauthenticated(format string, args ...any) error {
 }
 
 // VerifyToken verifies token: signature (RS256 only; "none", HMAC and
-// every other algorithm are refused), expiry, issuer, audience and, when
-// ServiceAccountEmail is set, the email.
+// every other algorithm are refused), expiry, issuer, audience and the
+// service account's email (see AnyServiceAccount).
 func (v *OIDCVerifier) VerifyToken(ctx context.Context, token string) error {
 	_, err := v.Verify(ctx, token)
 	return err
@@ -187,7 +194,10 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Claims, error
 	if v.Audience == "" || !slices.Contains([]string(c.Audience), v.Audience) {
 		return nil, unauthenticated("token audience %q does not match %q", []string(c.Audience), v.Audience)
 	}
-	if v.ServiceAccountEmail != "" {
+	switch {
+	case v.ServiceAccountEmail == "" && !v.AnyServiceAccount:
+		return nil, fmt.Errorf("%w: the verifier names no service account (set OIDCVerifier.ServiceAccountEmail)", ErrForbidden)
+	case v.ServiceAccountEmail != "":
 		if c.Email != v.ServiceAccountEmail {
 			return nil, fmt.Errorf("%w: token email %q is not %q", ErrForbidden, c.Email, v.ServiceAccountEmail)
 		}

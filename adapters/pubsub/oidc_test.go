@@ -154,6 +154,26 @@ func TestOIDCVerifierWithoutAudienceRejectsEverything(t *testing.T) {
 	}
 }
 
+// The audience proves nothing on its own (anyone can mint a Google-signed
+// token for any audience), so a verifier without a service account rejects
+// every token unless told to accept any.
+func TestOIDCVerifierWithoutServiceAccount(t *testing.T) {
+	good, _ := testKeys()
+	strangers := signToken(good, testKid, googleClaims(func(c map[string]any) { c["email"] = "anyone@example.com" }))
+	v := &pubsub.OIDCVerifier{Audience: testAudience, Keys: pubsub.StaticKeys{testKid: &good.PublicKey}}
+	if err := v.VerifyToken(context.Background(), strangers); !errors.Is(err, pubsub.ErrForbidden) {
+		t.Errorf("no ServiceAccountEmail: err = %v, want ErrForbidden", err)
+	}
+	v.AnyServiceAccount = true
+	if err := v.VerifyToken(context.Background(), strangers); err != nil {
+		t.Errorf("AnyServiceAccount: err = %v, want nil", err)
+	}
+	v.ServiceAccountEmail = testSA // a named account wins over AnyServiceAccount
+	if err := v.VerifyToken(context.Background(), strangers); !errors.Is(err, pubsub.ErrForbidden) {
+		t.Errorf("ServiceAccountEmail with AnyServiceAccount: err = %v, want ErrForbidden", err)
+	}
+}
+
 func TestJWKSKeysFetchesAndCaches(t *testing.T) {
 	good, _ := testKeys()
 	var fetches atomic.Int32
@@ -167,7 +187,7 @@ func TestJWKSKeysFetchesAndCaches(t *testing.T) {
 		}}})
 	}))
 	defer jwks.Close()
-	v := &pubsub.OIDCVerifier{Audience: testAudience, Keys: pubsub.NewJWKSKeys(jwks.URL, jwks.Client())}
+	v := &pubsub.OIDCVerifier{Audience: testAudience, ServiceAccountEmail: testSA, Keys: pubsub.NewJWKSKeys(jwks.URL, jwks.Client())}
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		if err := v.VerifyToken(ctx, signToken(good, testKid, googleClaims(nil))); err != nil {
@@ -189,7 +209,7 @@ func TestJWKSKeysUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
 	good, _ := testKeys()
-	v := &pubsub.OIDCVerifier{Audience: testAudience, Keys: pubsub.NewJWKSKeys(srv.URL, nil)}
+	v := &pubsub.OIDCVerifier{Audience: testAudience, ServiceAccountEmail: testSA, Keys: pubsub.NewJWKSKeys(srv.URL, nil)}
 	if err := v.VerifyToken(context.Background(), signToken(good, testKid, googleClaims(nil))); !errors.Is(err, pubsub.ErrUnauthenticated) {
 		t.Errorf("err = %v, want ErrUnauthenticated", err)
 	}
@@ -203,7 +223,7 @@ func TestJWKSKeysDoNotHammerAFailingServer(t *testing.T) {
 	}))
 	defer jwks.Close()
 	good, _ := testKeys()
-	v := &pubsub.OIDCVerifier{Audience: testAudience, Keys: pubsub.NewJWKSKeys(jwks.URL, jwks.Client())}
+	v := &pubsub.OIDCVerifier{Audience: testAudience, ServiceAccountEmail: testSA, Keys: pubsub.NewJWKSKeys(jwks.URL, jwks.Client())}
 	for i := 0; i < 5; i++ {
 		if err := v.VerifyToken(context.Background(), signToken(good, fmt.Sprint("forged-", i), googleClaims(nil))); !errors.Is(err, pubsub.ErrUnauthenticated) {
 			t.Fatalf("verify %d: err = %v, want ErrUnauthenticated", i, err)

@@ -26,6 +26,7 @@
 //	PUSH_AUDIENCE              verify push tokens for this audience (unset: no
 //	                           verification; rely on Cloud Run IAM)
 //	PUSH_SERVICE_ACCOUNT       the push subscription's service account email
+//	                           (required with PUSH_AUDIENCE)
 //	PUSH_JWKS_URL              signing keys (default Google's; tests use a local key)
 //	ORDERS_LEDGER_FILE, ORDERS_FAIL_FIRST_ATTEMPT  see examples/orders
 //	PUBSUB_EMULATOR_HOST       publish dead letters to the emulator
@@ -33,6 +34,7 @@ package orderfn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -107,7 +109,11 @@ func configure(ctx context.Context) (*config, error) {
 		}
 	}
 	if aud := os.Getenv("PUSH_AUDIENCE"); aud != "" {
-		v := &pubsub.OIDCVerifier{Audience: aud, ServiceAccountEmail: os.Getenv("PUSH_SERVICE_ACCOUNT")}
+		sa := os.Getenv("PUSH_SERVICE_ACCOUNT")
+		if sa == "" {
+			return nil, errors.New("PUSH_SERVICE_ACCOUNT must name the push subscription's service account when PUSH_AUDIENCE is set: the audience alone proves nothing")
+		}
+		v := &pubsub.OIDCVerifier{Audience: aud, ServiceAccountEmail: sa}
 		if u := os.Getenv("PUSH_JWKS_URL"); u != "" {
 			v.Keys = pubsub.NewJWKSKeys(u, nil)
 		}
