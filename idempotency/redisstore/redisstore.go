@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -274,7 +275,9 @@ func (s *Store) claimArgs(args []any, req idempotency.ClaimRequest, value string
 func claimResult(req idempotency.ClaimRequest, token string, cmd *redis.StatusCmd) (idempotency.Claim, error) {
 	v, err := cmd.Result()
 	switch {
-	case errors.Is(err, redis.Nil):
+	case errors.Is(err, redis.Nil), err == nil && v == token:
+		// Absent, or already this claim's: the command was sent again
+		// after a lost reply, and its first attempt was applied.
 		return idempotency.Claim{Acquired: true, Token: token}, nil
 	case err != nil:
 		return idempotency.Claim{}, storeErr("claim", err)
@@ -437,6 +440,23 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	if sent {
 		_, _ = pipe.Exec(ctx) // per-command errors are read below
 	}
+	if sc != nil && ctx.Err() == nil && reconnectable(cmds, watch) {
+		// The session's connection failed (go-redis does not retry on a
+		// connection a Conn holds). Claim again on the client's pool, which
+		// health-checks and retries: a claim the first attempt did write
+		// comes back holding this claim's own value, which claimResult
+		// takes as acquired.
+		s.ss.start(sc, nil, nil, 0, true)
+		sc = nil
+		pipe = s.c.Pipeline()
+		for i, cmd := range cmds {
+			if cmd != nil {
+				cmds[i] = redis.NewStatusCmd(ctx, cmd.Args()...)
+				_ = pipe.Process(ctx, cmds[i])
+			}
+		}
+		_, _ = pipe.Exec(ctx)
+	}
 	var keys, held []string
 	failed := false
 	for i, cmd := range cmds {
@@ -455,6 +475,26 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		s.ss.warm.Store(true)
 	}
 	return claims, errs
+}
+
+// reconnectable reports whether any of cmds or watch failed because the
+// connection did (closed or reset), not because time ran out: a timeout or
+// a cancelled context would only repeat on another connection.
+func reconnectable(cmds []*redis.StatusCmd, watch *redis.StatusCmd) bool {
+	lost := func(err error) bool {
+		var ne net.Error
+		return broken(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+			!(errors.As(err, &ne) && ne.Timeout())
+	}
+	if watch != nil && lost(watch.Err()) {
+		return true
+	}
+	for _, cmd := range cmds {
+		if cmd != nil && lost(cmd.Err()) {
+			return true
+		}
+	}
+	return false
 }
 
 // runScripts pipelines one EVALSHA per item, falling back to EVAL for the

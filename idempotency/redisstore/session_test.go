@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -355,4 +356,67 @@ func TestSessionConnectionLostIsAStoreError(t *testing.T) {
 	}
 	completeOK(t, s, keys, claims) // the retry
 	mustComplete(t, s, keys)
+}
+
+// A parked connection the server has since closed fails the next batch's
+// claim pipeline; the store claims again on the client's pool and the batch
+// sees no error.
+func TestDeadSessionConnectionIsClaimedAgain(t *testing.T) {
+	s, hook := hooked(t)
+	ctx := context.Background()
+	held := freshKeys(t, 2)
+	claimAll(t, newStore(t), held, time.Minute)
+	claimAll(t, s, held, time.Minute) // none acquired: the connection is parked
+	admin := redis.NewClient(&redis.Options{Addr: s.Client().(*redis.Client).Options().Addr})
+	defer admin.Close()
+	if err := admin.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+	hook.take()
+	keys := freshKeys(t, 4)
+	claims := claimAll(t, s, keys, time.Minute) // fails the test on any error
+	for i, c := range claims {
+		if !c.Acquired {
+			t.Fatalf("claim %d = %+v, want acquired", i, c)
+		}
+	}
+	if n := hook.take(); n["set"] != 8 {
+		t.Fatalf("commands = %v, want the 4 claims sent twice", n)
+	}
+	completeOK(t, s, keys, claims)
+	mustComplete(t, s, keys)
+}
+
+// A claim whose command reached the server but whose reply was lost is sent
+// again; finding its own value, it is acquired, not reported in progress.
+func TestClaimRetryFindsItsOwnValue(t *testing.T) {
+	s := warm(t, newStore(t)) // connection set-up done before the hook
+	ctx := context.Background()
+	s.Client().AddHook(&dropFirstReply{})
+	k := freshKeys(t, 1)[0]
+	c, err := s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: "fp", Lease: time.Minute})
+	if err != nil || !c.Acquired {
+		t.Fatalf("claim = %+v, %v; want acquired", c, err)
+	}
+	if err := s.Complete(ctx, k, c.Token, []byte("r-"+k), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	mustComplete(t, s, []string{k})
+}
+
+// dropFirstReply sends the first command twice and discards the first
+// reply, as a retry after a lost reply does.
+type dropFirstReply struct{ done atomic.Bool }
+
+func (*dropFirstReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *dropFirstReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.done.CompareAndSwap(false, true) {
+			_ = next(ctx, redis.NewStatusCmd(ctx, cmd.Args()...))
+		}
+		return next(ctx, cmd)
+	}
+}
+func (*dropFirstReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
