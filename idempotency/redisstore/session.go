@@ -29,6 +29,13 @@ import (
 // connection is never returned to the shared pool like that: it is parked,
 // and the next session on it starts its pipeline with UNWATCH, or a sweep
 // sends UNWATCH and returns it after parkIdle.
+//
+// go-redis does not retry a command on a connection a Conn holds. When a
+// session's claim pipeline finds its connection closed or reset, ClaimBatch
+// claims again on the client's pool; a claim the first attempt wrote comes
+// back with the claim's own value and counts as acquired. A completion
+// whose connection fails is reported as a store error, and the middleware's
+// retry runs the script on the pool.
 
 // sessionMinLease is the shortest lease a session is used for: a claim
 // must not be able to expire between its SET and the WATCH that follows it
