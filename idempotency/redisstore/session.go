@@ -23,12 +23,13 @@ import (
 // that calls GET and SET ten times (the README has the numbers), and it is
 // the same one round trip.
 //
-// Session connections come from the client's pool, at most half of it. A
-// session that ends without EXEC (its batch released its claims, or none of
-// its claims was acquired) leaves the connection watching keys; such a
-// connection is never returned to the shared pool like that: it is parked,
-// and the next session on it starts its pipeline with UNWATCH, or a sweep
-// sends UNWATCH and returns it after parkIdle.
+// Session connections come from the client's pool, at most half of it.
+// Between batches a connection is parked for the next one, and a sweep
+// returns those idle for parkIdle to the pool. A session that ends without
+// EXEC (its batch released its claims, or none of its claims was acquired)
+// leaves the connection watching keys; such a connection is never returned
+// to the shared pool like that: the next session on it starts its pipeline
+// with UNWATCH, or the sweep sends UNWATCH before returning it.
 //
 // go-redis does not retry a command on a connection a Conn holds. When a
 // session's claim pipeline finds its connection closed or reset, ClaimBatch
@@ -43,7 +44,7 @@ import (
 const sessionMinLease = time.Second
 
 // parkIdle is how long a parked connection waits for the next batch before
-// the sweep unwatches it and returns it to the pool.
+// the sweep returns it to the pool (unwatching it first if need be).
 const parkIdle = 2 * time.Second
 
 type sessionConn struct {
@@ -129,11 +130,12 @@ func broken(err error) bool {
 	return err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) && !errors.As(err, &rerr)
 }
 
-// put gives back a session's connection: a clean one to the client's pool,
-// a broken one to be discarded, a dirty one to be parked.
+// put gives back a session's connection: a broken one to be discarded, any
+// other to be parked for the next batch, which saves taking one from the
+// pool and giving it back for every batch.
 func (ss *sessions) put(sc *sessionConn, isBroken bool) {
 	ss.mu.Lock()
-	if isBroken || !sc.dirty || ss.closed {
+	if isBroken || ss.closed {
 		ss.live--
 		ss.mu.Unlock()
 		if isBroken {
