@@ -145,7 +145,14 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// worker it started before has begun. Fast handlers finish the batch
 	// before many goroutines are woken; slow ones bring the pool to the limit
 	// within a few scheduling rounds.
+	//
+	// When recent handlers were so fast that the whole batch should take
+	// less than waking a second worker costs, the first worker runs alone,
+	// and a timer starts the chain if the batch is still going after
+	// helperDelay (a slow handler among fast ones).
 	workers := min(o.Concurrency, len(groups))
+	lazy := workers > 1 && quickBatch(len(msgs))
+	var helperTimer *time.Timer
 	prep, _ := h.(BatchPreparer)
 	if len(msgs) < 2 {
 		prep = nil
@@ -185,15 +192,31 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		if first && prep != nil && runCtx.Err() == nil {
 			prepare(runCtx, prep)
 		}
+		var began time.Time
+		ran := 0 // messages this worker ran, timed from began
 		for {
 			gi := int(next.Add(1) - 1)
 			if gi >= len(groups) {
+				if first && helperTimer != nil {
+					helperTimer.Stop() // every group is taken: no helper is needed
+				}
+				if ran > 0 {
+					observeHandlers(time.Since(began), ran)
+				}
 				return
 			}
-			if gi+1 < len(groups) {
+			if ran == 0 {
+				began = time.Now()
+			}
+			switch {
+			case gi+1 >= len(groups):
+			case !lazy || !first:
 				spawn()
+			case helperTimer == nil:
+				helperTimer = time.AfterFunc(helperDelay, spawn)
 			}
 			runGroup(groups[gi])
+			ran += len(groups[gi])
 			if left.Add(-1) == 0 {
 				close(done)
 			}
@@ -243,6 +266,43 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	}
 	b.finish(ctx)
 	return out
+}
+
+// Handlers' recent speed, for the first worker's choice of starting
+// helpers at once or only after helperDelay.
+const (
+	// quickWork: a batch expected to take less than this runs on one
+	// worker; waking another goroutine on another thread costs about as
+	// much.
+	quickWork = 50 * time.Microsecond
+	// helperDelay: how long the first worker of such a batch runs alone
+	// before helpers start.
+	helperDelay = 100 * time.Microsecond
+)
+
+// handlerNanos is a moving average of the time one message's handler
+// takes, over every Process call in the process (a function process runs
+// one handler). Zero means no measurement yet: helpers start at once.
+var handlerNanos atomic.Int64
+
+// quickBatch reports whether n messages should take less than quickWork,
+// judging by recent handlers.
+func quickBatch(n int) bool {
+	per := handlerNanos.Load()
+	return per > 0 && per*int64(n) < int64(quickWork)
+}
+
+// observeHandlers adds a group of n messages that took d to the average.
+// Concurrent updates may lose one another; the average only steers a
+// heuristic.
+func observeHandlers(d time.Duration, n int) {
+	per := max(int64(d)/int64(max(n, 1)), 1)
+	old := handlerNanos.Load()
+	if old == 0 {
+		handlerNanos.Store(per)
+		return
+	}
+	handlerNanos.Store(old + (per-old)/8)
 }
 
 // safeClassify is Classify for errors from user code, whose Is or As

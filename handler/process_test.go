@@ -359,3 +359,34 @@ func TestProcessSurvivesErrorsWhoseMethodsPanic(t *testing.T) {
 		}
 	}
 }
+
+// After many batches of fast handlers, Process starts helpers only when a
+// batch is still running after a short delay; a batch of slow handlers then
+// still runs them side by side. Each handler here waits until five are
+// running at once, which one worker alone could never reach.
+func TestProcessStartsHelpersForSlowHandlersAfterFastOnes(t *testing.T) {
+	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	for range 200 {
+		handler.Process(context.Background(), fast, msgs(10), nil)
+	}
+	var running atomic.Int32
+	reached := make(chan struct{})
+	var once sync.Once
+	slow := handler.HandlerFunc(func(ctx context.Context, _ *handler.Message) error {
+		if running.Add(1) >= 5 {
+			once.Do(func() { close(reached) })
+		}
+		defer running.Add(-1)
+		select {
+		case <-reached:
+			return nil
+		case <-time.After(5 * time.Second):
+			return errors.New("five handlers never ran at once")
+		}
+	})
+	for _, r := range handler.Process(context.Background(), slow, msgs(10), nil) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
