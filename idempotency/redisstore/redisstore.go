@@ -578,11 +578,7 @@ func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, item
 	if s.ss.node == nil {
 		return nil, false
 	}
-	pk := make([]string, len(keys))
-	for i, k := range keys {
-		pk[i] = s.prefix + k
-	}
-	se := s.ss.take(pk, tokens)
+	se, pk := s.ss.take(len(s.prefix), keys, tokens)
 	if se == nil {
 		return nil, false
 	}

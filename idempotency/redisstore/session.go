@@ -126,8 +126,11 @@ func (ss *sessions) conn() *sessionConn {
 // broken reports whether err leaves a connection unusable: anything but an
 // error reply from the server.
 func broken(err error) bool {
-	var rerr redis.Error
-	return err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) && !errors.As(err, &rerr)
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, redis.TxFailedErr) {
+		return false
+	}
+	var rerr redis.Error // declared here, not above: it escapes, so it costs an allocation
+	return !errors.As(err, &rerr)
 }
 
 // put gives back a session's connection: a broken one to be discarded, any
@@ -220,18 +223,20 @@ func (ss *sessions) start(sc *sessionConn, keys, tokens []string, lease time.Dur
 	ss.mu.Unlock()
 }
 
-// take returns the session that holds every one of tokens for the matching
-// prefixed keys, each once, and ends it for the caller's use. When there is
-// none, every session a token belongs to is ended and its connection
-// parked, and take returns nil: the caller takes the ordinary path.
-func (ss *sessions) take(keys, tokens []string) *session {
+// take returns the session that holds every one of tokens for the
+// matching keys (without the store's prefix, which is plen bytes long),
+// each once, and ends it for the caller's use; pk are the prefixed keys.
+// When there is none, every session a token belongs to is ended and its
+// connection parked, and take returns nil: the caller takes the ordinary
+// path.
+func (ss *sessions) take(plen int, keys, tokens []string) (se *session, pk []string) {
 	if ss.node == nil {
-		return nil
+		return nil, nil
 	}
 	ss.mu.Lock()
-	var se *session
 	ok := len(tokens) > 0
 	var seen []bool
+	pk = make([]string, len(tokens))
 	for i, t := range tokens {
 		ref, found := ss.byTok[t]
 		if !found || (se != nil && ref.se != se) {
@@ -242,19 +247,21 @@ func (ss *sessions) take(keys, tokens []string) *session {
 			se = ref.se
 			seen = make([]bool, len(se.tokens))
 		}
-		if seen[ref.i] || se.keys[ref.i] != keys[i] {
+		sk := se.keys[ref.i]
+		if seen[ref.i] || len(sk) != plen+len(keys[i]) || sk[plen:] != keys[i] {
 			ok = false
 		}
 		seen[ref.i] = true
+		pk[i] = sk
 	}
 	if ok {
 		ss.endLocked(se)
 		ss.mu.Unlock()
-		return se
+		return se, pk
 	}
 	ss.mu.Unlock()
 	ss.end(tokens)
-	return nil
+	return nil, nil
 }
 
 // end ends the session of tokens, if any, parking its connection.
