@@ -36,6 +36,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 	byKey := make(map[string]*keyRun, len(msgs))
 	reqs := make([]ClaimRequest, 0, len(msgs))
 	lease := g.lease(ctx)
+	now := time.Now()
 	for _, m := range msgs {
 		if m == nil {
 			continue
@@ -49,7 +50,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 			st.byMsg[m] = batchEntry{kr, fp}
 			continue
 		}
-		if _, ok := g.cache.get(key, time.Now()); ok {
+		if _, ok := g.cache.get(key, now); ok {
 			continue
 		}
 		kr := &keyRun{key: key, fp: fp, msg: m}

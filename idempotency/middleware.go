@@ -212,11 +212,12 @@ func (g *guard) complete(ctx context.Context, runs []*keyRun) {
 			items[i] = Completion{Key: kr.key, Token: kr.claim.Token, TTL: g.o.TTL}
 		}
 		errs := completeAll(ctx, g.store, g.batch, items)
+		expires := time.Now().Add(g.o.TTL)
 		var again []*keyRun
 		for i, err := range errs {
 			kr := runs[i]
 			if err == nil {
-				g.cache.add(kr.key, kr.fp, time.Now().Add(g.o.TTL))
+				g.cache.add(kr.key, kr.fp, expires)
 				continue
 			}
 			if !errors.Is(err, ErrLeaseLost) && attempt < g.o.CompleteAttempts && ctx.Err() == nil {
