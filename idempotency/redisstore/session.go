@@ -69,6 +69,8 @@ type sessionRef struct {
 	i  int
 }
 
+// sessions is a Store's registry of claimed batches whose connection
+// watches their keys, and of the connections parked between batches.
 type sessions struct {
 	node *redis.Client // nil: sessions are off (cluster or ring clients)
 	max  int
