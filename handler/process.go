@@ -295,7 +295,8 @@ func quickBatch(n int) bool {
 	return per > 0 && per*int64(n) < int64(quickWork)
 }
 
-// observeHandlers adds a group of n messages that took d to the average.
+// observeHandlers adds a worker's run of n messages, which took d, to the
+// average.
 // Concurrent updates may lose one another; the average only steers a
 // heuristic.
 func observeHandlers(d time.Duration, n int) {

@@ -446,7 +446,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		// health-checks and retries: a claim the first attempt did write
 		// comes back holding this claim's own value, which claimResult
 		// takes as acquired.
-		s.ss.start(sc, nil, nil, 0, true)
+		s.ss.put(sc, true)
 		sc = nil
 		pipe = s.c.Pipeline()
 		for i, cmd := range cmds {
@@ -471,7 +471,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	}
 	if sc != nil {
 		s.ss.start(sc, keys, held, longest, failed || watch.Err() != nil)
-	} else if sent && !failed {
+	} else if sent && !failed && !s.ss.warm.Load() {
 		s.ss.warm.Store(true)
 	}
 	return claims, errs
@@ -575,9 +575,6 @@ func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) [
 // session.go). ok is false when the ordinary path must run: there is no
 // such session, or the EXEC was aborted because a watched key changed.
 func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, items []idempotency.Completion) (errs []error, ok bool) {
-	if s.ss.node == nil {
-		return nil, false
-	}
 	se, pk := s.ss.take(len(s.prefix), keys, tokens)
 	if se == nil {
 		return nil, false

@@ -59,7 +59,6 @@ type session struct {
 	conn   *sessionConn
 	keys   []string // the prefixed keys claimed, by token index
 	timer  *time.Timer
-	ended  bool // guarded by sessions.mu
 	tokens []string
 }
 
@@ -261,8 +260,9 @@ func (ss *sessions) take(plen int, keys, tokens []string) (se *session, pk []str
 		ss.mu.Unlock()
 		return se, pk
 	}
+	conns := ss.endLockedAll(tokens)
 	ss.mu.Unlock()
-	ss.end(tokens)
+	ss.putAll(conns)
 	return nil, nil
 }
 
@@ -271,26 +271,35 @@ func (ss *sessions) end(tokens []string) {
 	if ss.node == nil {
 		return
 	}
-	var conns []*sessionConn
 	ss.mu.Lock()
+	conns := ss.endLockedAll(tokens)
+	ss.mu.Unlock()
+	ss.putAll(conns)
+}
+
+// endLockedAll unregisters every session one of tokens belongs to and
+// returns their connections, for the caller to give back once it has
+// unlocked ss.mu.
+func (ss *sessions) endLockedAll(tokens []string) []*sessionConn {
+	var conns []*sessionConn
 	for _, t := range tokens {
-		if ref, ok := ss.byTok[t]; ok {
+		if ref, ok := ss.byTok[t]; ok { // gone once its session has ended
 			ss.endLocked(ref.se)
 			conns = append(conns, ref.se.conn)
 		}
 	}
-	ss.mu.Unlock()
+	return conns
+}
+
+func (ss *sessions) putAll(conns []*sessionConn) {
 	for _, sc := range conns {
 		ss.put(sc, false)
 	}
 }
 
-// endLocked unregisters se. The caller gives back its connection.
+// endLocked unregisters se: once none of its tokens is in byTok, nothing
+// reaches it. The caller gives back its connection.
 func (ss *sessions) endLocked(se *session) {
-	if se.ended {
-		return
-	}
-	se.ended = true
 	se.timer.Stop()
 	for _, t := range se.tokens {
 		delete(ss.byTok, t)
@@ -307,10 +316,10 @@ func (ss *sessions) close() {
 	conns := ss.parked
 	ss.parked = nil
 	for _, ref := range ss.byTok {
-		if !ref.se.ended {
-			ss.endLocked(ref.se)
-			conns = append(conns, ref.se.conn)
-		}
+		// endLocked deletes the session's other tokens, which the range
+		// then skips.
+		ss.endLocked(ref.se)
+		conns = append(conns, ref.se.conn)
 	}
 	ss.live -= len(conns)
 	if ss.sweep != nil {
@@ -318,6 +327,6 @@ func (ss *sessions) close() {
 	}
 	ss.mu.Unlock()
 	for _, sc := range conns {
-		_ = sc.cn.Close()
+		_ = sc.cn.Close() // no UNWATCH: the Store closes the client next
 	}
 }

@@ -54,9 +54,9 @@ func main() {
 		rf := storeFloor(store, slice)
 		r1 := redisBenchmark(*port, 1, 1, int(15_000*slice.Seconds()))
 		rb := scenario(store, "b", 10, 10, slice)
-		// (b) again with the client on one thread, as redis-benchmark is:
-		// on a small machine shared with the server, the Go scheduler's
-		// idle threads spinning for work take CPU the server needs.
+		// (b) again with the client on one thread, as redis-benchmark's
+		// is: on a small machine the client's threads share the cores with
+		// the server.
 		procs := runtime.GOMAXPROCS(1)
 		rb1 := scenario(store, "b1", 10, 10, slice)
 		runtime.GOMAXPROCS(procs)
@@ -69,6 +69,7 @@ func main() {
 	}
 	c := scenario(store, "c", 1, 1000, *dur)
 	srvTotal, srvParts := serverTime(store, slice)
+	phaseTimes := phases(store, 10_000)
 	go1 := goSetNX(store.Client(), 1, 1, *dur)
 	go50 := goSetNX(store.Client(), 50, 16, *dur)
 
@@ -91,6 +92,7 @@ func main() {
 	fmt.Printf("ratio (c) / (-c 50 -P 16): %.0f%%\n", 100*c/median(ref50))
 	fmt.Printf("server command time per 10-record batch in (a): %.1f µs (%s), against %.1f µs per -c 1 -P 1 request\n",
 		srvTotal, srvParts, 1e6/median(ref1))
+	fmt.Printf("where a batch of (a) spends its time, medians of 10,000 batches: %s\n", phaseTimes)
 	fmt.Printf("floor: the store alone, 10-record claim+complete, one stream: %.0f records/s = %.2fx (-c 1 -P 1; rounds %s)\n",
 		median(floor), median(ratioFloor), spread(ratioFloor, "x", 1))
 }
@@ -180,6 +182,54 @@ func storeFloor(store *redisstore.Store, d time.Duration) float64 {
 		}
 		return len(reqs)
 	})
+}
+
+// timedStore records when the middleware's batch calls begin and end.
+type timedStore struct {
+	*redisstore.Store
+	claim, claimed, complete, completed time.Time
+}
+
+func (t *timedStore) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest) ([]idempotency.Claim, []error) {
+	t.claim = time.Now()
+	defer func() { t.claimed = time.Now() }()
+	return t.Store.ClaimBatch(ctx, reqs)
+}
+
+func (t *timedStore) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
+	t.complete = time.Now()
+	defer func() { t.completed = time.Now() }()
+	return t.Store.CompleteBatch(ctx, items)
+}
+
+// phases runs n batches of scenario (a) and returns the median time of each
+// phase of a batch: from Process to the claim, the claim, between the
+// calls (the handlers), the completion, and back from Process.
+func phases(store *redisstore.Store, n int) string {
+	ts := &timedStore{Store: store}
+	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	h := idempotency.Middleware(ts, &idempotency.Options{Scope: fmt.Sprintf("bench-phases-%d", time.Now().UnixNano())})(noop)
+	var seq atomic.Int64
+	names := []string{"to the claim", "claim", "between", "completion", "back"}
+	times := make([][]float64, len(names))
+	for i := range n + 100 {
+		msgs := batch(&seq, 10)
+		start := time.Now()
+		handler.Process(context.Background(), h, msgs, nil)
+		end := time.Now()
+		if i < 100 {
+			continue // warm-up
+		}
+		marks := []time.Time{start, ts.claim, ts.claimed, ts.complete, ts.completed, end}
+		for j := range names {
+			times[j] = append(times[j], float64(marks[j+1].Sub(marks[j]).Nanoseconds())/1e3)
+		}
+	}
+	parts := make([]string, len(names))
+	for j, name := range names {
+		parts[j] = fmt.Sprintf("%s %.1f µs", name, median(times[j]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // serverTime runs scenario (a) for d with the server's command statistics
