@@ -35,6 +35,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 	st.byMsg = make(map[*handler.Message]batchEntry, len(msgs))
 	byKey := make(map[string]*keyRun, len(msgs))
 	reqs := make([]ClaimRequest, 0, len(msgs))
+	slab := make([]keyRun, 0, len(msgs)) // every keyRun of the batch in one allocation; never grows
 	lease := g.lease(ctx)
 	now := time.Now()
 	for _, m := range msgs {
@@ -53,7 +54,9 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		if _, ok := g.cache.get(key, now); ok {
 			continue
 		}
-		kr := &keyRun{key: key, fp: fp, msg: m}
+		slab = slab[:len(slab)+1]
+		kr := &slab[len(slab)-1]
+		kr.key, kr.fp, kr.msg = key, fp, m
 		byKey[key] = kr
 		st.byMsg[m] = batchEntry{kr, fp}
 		st.runs = append(st.runs, kr)

@@ -25,10 +25,19 @@ func init() {
 // characters, unique within the process and, with overwhelming probability,
 // across processes. It is safe for concurrent use.
 func NewToken() string {
-	var b [16]byte
-	copy(b[:12], tokenPrefix[:])
-	binary.BigEndian.PutUint32(b[12:], tokenSeq.Add(1))
-	var h [32]byte
-	hex.Encode(h[:], b[:])
-	return string(h[:])
+	var h [tokenLen]byte
+	return string(AppendToken(h[:0]))
+}
+
+// tokenLen is the length of a token from NewToken or AppendToken.
+const tokenLen = 32
+
+// AppendToken appends a new token, as NewToken returns, to b and returns
+// the extended buffer. Stores that embed the token in a larger value build
+// it without a separate string.
+func AppendToken(b []byte) []byte {
+	var raw [16]byte
+	copy(raw[:12], tokenPrefix[:])
+	binary.BigEndian.PutUint32(raw[12:], tokenSeq.Add(1))
+	return hex.AppendEncode(b, raw[:])
 }

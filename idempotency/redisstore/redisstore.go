@@ -127,10 +127,12 @@ func appendPadded(b []byte, n int64, width int) []byte {
 // ordinary size, so that the value costs one allocation, its string.
 type valueBuf [256]byte
 
-func encodeClaim(token, fp string, leaseUntil time.Time) string {
+// encodeClaim returns a new IN_PROGRESS value: a fresh token, the lease's
+// end and the fingerprint.
+func encodeClaim(fp string, leaseUntil time.Time) string {
 	var buf valueBuf
 	b := append(buf[:0], 'P')
-	b = append(b, token...)
+	b = idempotency.AppendToken(b)
 	b = appendPadded(b, leaseUntil.UnixMilli(), msLen)
 	b = append(b, fp...)
 	return string(b)
@@ -262,7 +264,7 @@ func storeErr(op string, err error) error {
 // newClaimValue returns the IN_PROGRESS value for req, which is also the
 // claim's token.
 func newClaimValue(req idempotency.ClaimRequest, now time.Time) string {
-	return encodeClaim(idempotency.NewToken(), req.Fingerprint, now.Add(req.Lease))
+	return encodeClaim(req.Fingerprint, now.Add(req.Lease))
 }
 
 // claimArgs appends the arguments of the claim command, SET key value NX PX
@@ -457,7 +459,8 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	var keys, held []string
+	var keys []any
+	var held []string
 	failed := false
 	for i, cmd := range cmds {
 		if cmd == nil {
@@ -466,7 +469,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		claims[i], errs[i] = claimResult(reqs[i], tokens[i], cmd)
 		failed = failed || broken(cmd.Err())
 		if claims[i].Acquired {
-			keys, held = append(keys, cmd.Args()[1].(string)), append(held, tokens[i])
+			keys, held = append(keys, cmd.Args()[1]), append(held, tokens[i])
 		}
 	}
 	if sc != nil {
@@ -481,20 +484,24 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 // connection did (closed or reset), not because time ran out: a timeout or
 // a cancelled context would only repeat on another connection.
 func reconnectable(cmds []*redis.StatusCmd, watch *redis.StatusCmd) bool {
-	lost := func(err error) bool {
-		var ne net.Error
-		return broken(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
-			!(errors.As(err, &ne) && ne.Timeout())
-	}
-	if watch != nil && lost(watch.Err()) {
+	if watch != nil && broken(watch.Err()) && connLost(watch.Err()) {
 		return true
 	}
 	for _, cmd := range cmds {
-		if cmd != nil && lost(cmd.Err()) {
+		if cmd != nil && broken(cmd.Err()) && connLost(cmd.Err()) {
 			return true
 		}
 	}
 	return false
+}
+
+// connLost reports whether err, which broke a connection, is not a timeout
+// or an ended context. It is called only for such errors: its errors.As
+// target escapes, and the success path should not allocate it.
+func connLost(err error) bool {
+	var ne net.Error
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		!(errors.As(err, &ne) && ne.Timeout())
 }
 
 // runScripts pipelines one EVALSHA per item, falling back to EVAL for the
@@ -581,9 +588,16 @@ func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, item
 	}
 	pipe := se.conn.cn.TxPipeline()
 	now := time.Now()
+	args := make([]any, 0, 5*len(items)) // one backing array for every SET
+	var ttl time.Duration
+	var ttlMs any // boxed once while the TTL stays the same
 	for i, it := range items {
-		ttl := clampTTL(it.TTL)
-		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttl.Milliseconds()))
+		if t := clampTTL(it.TTL); ttlMs == nil || t != ttl {
+			ttl, ttlMs = t, t.Milliseconds()
+		}
+		n := len(args)
+		args = append(args, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttlMs)
+		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, args[n:len(args):len(args)]...))
 	}
 	cmds, err := pipe.Exec(ctx)
 	isBroken := broken(err)

@@ -57,7 +57,7 @@ type sessionConn struct {
 // watches.
 type session struct {
 	conn   *sessionConn
-	keys   []string // the prefixed keys claimed, by token index
+	keys   []any // the prefixed keys claimed (strings, boxed once for every command that names them), by token index
 	timer  *time.Timer
 	tokens []string
 }
@@ -199,10 +199,11 @@ func (ss *sessions) sweepParked() {
 }
 
 // start registers the acquired claims of a ClaimBatch that ran on sc. keys
-// and tokens are the prefixed keys and tokens of the acquired claims; lease
+// are the prefixed keys of the acquired claims, as the claim commands hold
+// them (boxed strings, reused by the completion), and tokens their tokens; lease
 // is the longest lease asked for. failed reports whether a command of the
 // pipeline failed in a way that may leave sc broken.
-func (ss *sessions) start(sc *sessionConn, keys, tokens []string, lease time.Duration, failed bool) {
+func (ss *sessions) start(sc *sessionConn, keys []any, tokens []string, lease time.Duration, failed bool) {
 	sc.dirty = true // the pipeline ended with WATCH
 	if failed || len(tokens) == 0 {
 		ss.put(sc, failed)
@@ -230,14 +231,14 @@ func (ss *sessions) start(sc *sessionConn, keys, tokens []string, lease time.Dur
 // When there is none, every session a token belongs to is ended and its
 // connection parked, and take returns nil: the caller takes the ordinary
 // path.
-func (ss *sessions) take(plen int, keys, tokens []string) (se *session, pk []string) {
+func (ss *sessions) take(plen int, keys, tokens []string) (se *session, pk []any) {
 	if ss.node == nil {
 		return nil, nil
 	}
 	ss.mu.Lock()
 	ok := len(tokens) > 0
 	var seen []bool
-	pk = make([]string, len(tokens))
+	pk = make([]any, len(tokens))
 	for i, t := range tokens {
 		ref, found := ss.byTok[t]
 		if !found || (se != nil && ref.se != se) {
@@ -248,12 +249,12 @@ func (ss *sessions) take(plen int, keys, tokens []string) (se *session, pk []str
 			se = ref.se
 			seen = make([]bool, len(se.tokens))
 		}
-		sk := se.keys[ref.i]
+		sk, _ := se.keys[ref.i].(string)
 		if seen[ref.i] || len(sk) != plen+len(keys[i]) || sk[plen:] != keys[i] {
 			ok = false
 		}
 		seen[ref.i] = true
-		pk[i] = sk
+		pk[i] = se.keys[ref.i]
 	}
 	if ok {
 		ss.endLocked(se)

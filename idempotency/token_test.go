@@ -1,0 +1,52 @@
+package idempotency_test
+
+import (
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/eventfn/eventfn/idempotency"
+)
+
+var tokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestTokensAreUniqueHex(t *testing.T) {
+	const goroutines, each = 8, 1000
+	var mu sync.Mutex
+	seen := make(map[string]bool, goroutines*each)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			local := make([]string, 0, each)
+			for i := range each {
+				if i%2 == 0 {
+					local = append(local, idempotency.NewToken())
+				} else {
+					local = append(local, string(idempotency.AppendToken(nil)))
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, tok := range local {
+				if !tokenRE.MatchString(tok) {
+					t.Errorf("token %q is not 32 lowercase hex characters", tok)
+				}
+				if seen[tok] {
+					t.Errorf("token %q issued twice", tok)
+				}
+				seen[tok] = true
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestAppendTokenKeepsWhatIsThere(t *testing.T) {
+	b := idempotency.AppendToken([]byte("P"))
+	if len(b) != 33 || b[0] != 'P' || !tokenRE.Match(b[1:]) {
+		t.Fatalf("AppendToken(%q) = %q", "P", b)
+	}
+	if a, c := string(idempotency.AppendToken(nil)), string(idempotency.AppendToken(nil)); a == c {
+		t.Fatalf("consecutive tokens %q and %q", a, c)
+	}
+}
