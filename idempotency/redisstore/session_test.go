@@ -302,6 +302,48 @@ func TestSessionsAreBounded(t *testing.T) {
 	}
 }
 
+// A batch that neither completes nor releases its claims gives its session
+// back once its leases are over: the sweep parks the connection for the
+// next batch.
+func TestAbandonedSessionsAreSwept(t *testing.T) {
+	s, err := redisstore.Open(testenv.Redis(t)+"?pool_size=4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	warm(t, s)
+	hook := &commands{}
+	s.Client().AddHook(hook)
+	for range 2 { // both sessions, abandoned
+		claimAll(t, s, freshKeys(t, 2), 1100*time.Millisecond)
+	}
+	abandoned := time.Now()
+	if n := hook.take(); n["watch"] != 2 {
+		t.Fatalf("commands = %v, want a WATCH for each of the two batches", n)
+	}
+	next := func() int {
+		keys := freshKeys(t, 2)
+		claims := claimAll(t, s, keys, time.Minute)
+		n := hook.take()
+		completeOK(t, s, keys, claims)
+		mustComplete(t, s, keys)
+		hook.take()
+		return n["watch"]
+	}
+	if w := next(); w != 0 {
+		t.Fatalf("a batch got a session (%d WATCH) while both were held by live claims", w)
+	}
+	for next() == 0 {
+		if time.Since(abandoned) > 6*time.Second { // lease 1.1s, then a sweep every 2s
+			t.Fatal("no session came free after the abandoned batches' leases")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if d := time.Since(abandoned); d < 1100*time.Millisecond {
+		t.Fatalf("a session came free after %v, before the leases ended", d)
+	}
+}
+
 // Release ends a batch's session; a later Complete of the same claims takes
 // the script path and is fenced as always.
 func TestReleaseEndsSession(t *testing.T) {
