@@ -270,9 +270,10 @@ func TestSharedPoolGetsNoWatchedConnections(t *testing.T) {
 	wg.Wait()
 }
 
-// Sessions hold at most half the pool; further batches take the ordinary
-// path, and nothing is lost either way.
-func TestSessionsAreBounded(t *testing.T) {
+// smallPool returns a warm store on a pool of 4 connections (2 sessions at
+// most) whose client reports the commands it sends.
+func smallPool(t *testing.T) (*redisstore.Store, *commands) {
+	t.Helper()
 	s, err := redisstore.Open(testenv.Redis(t)+"?pool_size=4", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +282,13 @@ func TestSessionsAreBounded(t *testing.T) {
 	warm(t, s)
 	hook := &commands{}
 	s.Client().AddHook(hook)
+	return s, hook
+}
+
+// Sessions hold at most half the pool; further batches take the ordinary
+// path, and nothing is lost either way.
+func TestSessionsAreBounded(t *testing.T) {
+	s, hook := smallPool(t)
 	var batches [][]string
 	var claims [][]idempotency.Claim
 	for range 5 { // five batches in flight at once
@@ -306,14 +314,7 @@ func TestSessionsAreBounded(t *testing.T) {
 // back once its leases are over: the sweep parks the connection for the
 // next batch.
 func TestAbandonedSessionsAreSwept(t *testing.T) {
-	s, err := redisstore.Open(testenv.Redis(t)+"?pool_size=4", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	warm(t, s)
-	hook := &commands{}
-	s.Client().AddHook(hook)
+	s, hook := smallPool(t)
 	for range 2 { // both sessions, abandoned
 		claimAll(t, s, freshKeys(t, 2), 1100*time.Millisecond)
 	}
