@@ -27,12 +27,13 @@ import (
 // Between batches a connection is parked for the next one, and a sweep
 // returns those idle for parkIdle to the pool. The same sweep ends the
 // sessions of batches whose leases are over and that neither completed nor
-// released their claims, parking their connections; a completion that comes
-// after its leases takes the script path even before the sweep has run. A session that ends without
-// EXEC (its batch released its claims, or none of its claims was acquired)
-// leaves the connection watching keys; such a connection is never returned
-// to the shared pool like that: the next session on it starts its pipeline
-// with UNWATCH, or the sweep sends UNWATCH before returning it.
+// released their claims, parking their connections; a completion that
+// comes after its leases takes the script path even before the sweep has
+// run. A session that ends without EXEC (its batch released its claims,
+// its leases ran out, or none of its claims was acquired) leaves the
+// connection watching keys; such a connection is never returned to the
+// shared pool like that: the next session on it starts its pipeline with
+// UNWATCH, or the sweep sends UNWATCH before returning it.
 //
 // go-redis does not retry a command on a connection a Conn holds. When a
 // session's claim pipeline finds its connection closed or reset, ClaimBatch
@@ -59,8 +60,10 @@ type sessionConn struct {
 // session is the state of one claimed batch whose keys its connection
 // watches.
 type session struct {
-	conn   *sessionConn
-	keys   []any // the prefixed keys claimed (strings, boxed once for every command that names them), by token index
+	conn *sessionConn
+	// keys are the prefixed keys claimed, by token index: strings, boxed
+	// once for every command that names them.
+	keys   []any
 	tokens []string
 	until  time.Time // wall clock: when the longest lease of the batch ends
 }
@@ -219,10 +222,10 @@ func (ss *sessions) sweepIdle() {
 }
 
 // start registers the acquired claims of a ClaimBatch that ran on sc. keys
-// are the prefixed keys of the acquired claims, as the claim commands hold
-// them (boxed strings, reused by the completion), and tokens their tokens; lease
-// is the longest lease asked for. failed reports whether a command of the
-// pipeline failed in a way that may leave sc broken.
+// are the prefixed keys of the acquired claims as the claim commands hold
+// them (boxed strings, which the completion reuses) and tokens their
+// tokens; lease is the longest lease asked for. failed reports whether a
+// command of the pipeline failed in a way that may leave sc broken.
 func (ss *sessions) start(sc *sessionConn, keys []any, tokens []string, lease time.Duration, failed bool) {
 	sc.dirty = true // the pipeline ended with WATCH
 	if failed || len(tokens) == 0 {
