@@ -32,4 +32,6 @@ if [[ -n ${EVENTFN_HALT_POLL_NS:-} ]]; then
 	log "guest_halt_poll_ns set to $EVENTFN_HALT_POLL_NS for this run (was $restore)"
 fi
 source scripts/services/redis.sh
-go run ./internal/bench/redisbench -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" "$@"
+# -flush: the server is ours, so each measurement may start from an empty
+# keyspace.
+go run ./internal/bench/redisbench -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" -flush "$@"

@@ -31,9 +31,10 @@ func main() {
 	port := flag.Int("port", 0, "Redis port for redis-benchmark")
 	dur := flag.Duration("duration", 7*time.Second, "time per scenario, split over the rounds")
 	rounds := flag.Int("rounds", 7, "rounds that alternate each scenario with its reference")
+	flush := flag.Bool("flush", false, "empty the server (FLUSHALL) before each measurement, so that each starts from an empty keyspace; only for a server started for the bench")
 	flag.Parse()
 	if *url == "" || *port == 0 || *rounds < 1 {
-		fmt.Fprintln(os.Stderr, "usage: redisbench -redis-url URL -port PORT [-duration 7s] [-rounds 7]")
+		fmt.Fprintln(os.Stderr, "usage: redisbench -redis-url URL -port PORT [-duration 7s] [-rounds 7] [-flush]")
 		os.Exit(2)
 	}
 	store, err := redisstore.Open(*url, nil)
@@ -47,19 +48,36 @@ func main() {
 	// scenario alternates with its redis-benchmark reference in short
 	// rounds: both see the same conditions, and the ratios are the medians
 	// of the rounds' ratios.
+	//
+	// Keys pile up over a run (millions by its end), and a growing keyspace
+	// makes the server slower in steps as its tables grow: with -flush each
+	// measurement starts from an empty one.
+	fresh := func() {
+		if *flush {
+			if err := store.Client().FlushAll(context.Background()).Err(); err != nil {
+				fail("FLUSHALL", err)
+			}
+		}
+	}
 	slice := *dur / time.Duration(*rounds)
 	var a, b, b1, floor, ref1, ref50, ratioA, ratioB, ratioB1, ratioFloor []float64
 	for r := 1; r <= *rounds; r++ {
+		fresh()
 		ra := scenario(store, "a", 1, 10, slice)
+		fresh()
 		rf := storeFloor(store, slice)
+		fresh()
 		r1 := redisBenchmark(*port, 1, 1, int(15_000*slice.Seconds()))
+		fresh()
 		rb := scenario(store, "b", 10, 10, slice)
 		// (b) again with the client on one thread, as redis-benchmark's
 		// is: on a small machine the client's threads share the cores with
 		// the server.
+		fresh()
 		procs := runtime.GOMAXPROCS(1)
 		rb1 := scenario(store, "b1", 10, 10, slice)
 		runtime.GOMAXPROCS(procs)
+		fresh()
 		r50 := redisBenchmark(*port, 50, 16, max(500_000, int(300_000*slice.Seconds())))
 		fmt.Printf("round %d: (a) %.0f  floor %.0f  -c1 -P1 %.0f  |  (b) %.0f  one thread %.0f  -c50 -P16 %.0f  |  (a) %.2fx  floor %.2fx  (b) %.0f%%  one thread %.0f%%\n",
 			r, ra, rf, r1, rb, rb1, r50, ra/r1, rf/r1, 100*rb/r50, 100*rb1/r50)
@@ -67,10 +85,15 @@ func main() {
 		ratioA, ratioB, ratioFloor = append(ratioA, ra/r1), append(ratioB, rb/r50), append(ratioFloor, rf/r1)
 		b1, ratioB1 = append(b1, rb1), append(ratioB1, rb1/r50)
 	}
+	fresh()
 	c := scenario(store, "c", 1, 1000, *dur)
+	fresh()
 	srvTotal, srvParts := serverTime(store, slice)
+	fresh()
 	phaseTimes := phases(store, 10_000)
+	fresh()
 	go1 := goSetNX(store.Client(), 1, 1, *dur)
+	fresh()
 	go50 := goSetNX(store.Client(), 50, 16, *dur)
 
 	fmt.Println()
