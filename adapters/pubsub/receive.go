@@ -88,6 +88,10 @@ type ReceiveOptions struct {
 // On shutdown the client stops pulling and nacks what it had not handed
 // out; RetryAfter holds end at once with a nack; running handlers get
 // ShutdownTimeout to finish. Receive returns once every message is settled.
+// A message nacked at shutdown can come back only when the client's lease
+// on it ends (at most ReceiveSettings.MaxDurationPerAckExtension) rather
+// than at once: the client library (v2.9.0) sometimes loses a nack while it
+// shuts down. It is never acked: delivery stays at least once.
 func Receive(ctx context.Context, client *pubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
 	if h == nil {
 		return errors.New("pubsub: Receive: nil handler")
