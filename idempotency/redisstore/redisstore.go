@@ -484,24 +484,25 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 // connection did (closed or reset), not because time ran out: a timeout or
 // a cancelled context would only repeat on another connection.
 func reconnectable(cmds []*redis.StatusCmd, watch *redis.StatusCmd) bool {
-	if watch != nil && broken(watch.Err()) && connLost(watch.Err()) {
+	if watch != nil && connLost(watch.Err()) {
 		return true
 	}
 	for _, cmd := range cmds {
-		if cmd != nil && broken(cmd.Err()) && connLost(cmd.Err()) {
+		if cmd != nil && connLost(cmd.Err()) {
 			return true
 		}
 	}
 	return false
 }
 
-// connLost reports whether err, which broke a connection, is not a timeout
-// or an ended context. It is called only for such errors: its errors.As
-// target escapes, and the success path should not allocate it.
+// connLost reports whether err broke the connection (see broken) other than
+// by a timeout or an ended context.
 func connLost(err error) bool {
-	var ne net.Error
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
-		!(errors.As(err, &ne) && ne.Timeout())
+	if !broken(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error // declared here, not above: it escapes, so it costs an allocation
+	return !errors.As(err, &ne) || !ne.Timeout()
 }
 
 // runScripts pipelines one EVALSHA per item, falling back to EVAL for the
