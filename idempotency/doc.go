@@ -23,12 +23,14 @@
 //
 // # Keys
 //
-// Store keys are portable: the lowercase hex SHA-256 of
+// Store keys are portable: the first 16 bytes of the SHA-256 of
 //
-//	"eventfn-idem-v1" 0x00 scope 0x00 raw-key
+//	"eventfn-idem-v2" 0x00 scope 0x00 raw-key
 //
-// where raw-key comes from the KeyFunc (the message ID by default). Any
-// consumer, in any language, that hashes the same bytes shares the records.
+// in unpadded base64url (22 characters), where raw-key comes from the
+// KeyFunc (the message ID by default). Any consumer, in any language, that
+// hashes the same bytes shares the records. (v1 keys were the full SHA-256
+// in hex; the shorter form cuts the store's work per record, see HashKey.)
 //
 // # The one gap
 //

@@ -2,7 +2,7 @@ package idempotency
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,28 +74,41 @@ func FromJSONField(path string) KeyFunc {
 }
 
 // HashKey returns the portable store key for a raw key in a scope: the
-// lowercase hex SHA-256 of "eventfn-idem-v1\x00" + scope + "\x00" + raw.
-// It is 64 bytes long whatever the raw key's length or encoding.
+// first 128 bits of the SHA-256 of "eventfn-idem-v2\x00" + scope + "\x00" +
+// raw, in unpadded base64url (RFC 4648 section 5). It is 22 bytes long
+// whatever the raw key's length or encoding.
+//
+// 128 bits keep accidental collisions out of reach (about 2^-64 after 2^32
+// keys in one scope) and a short key is measurably cheaper for the store:
+// on Redis, 22-byte hashes instead of 64 hex digits, with the shorter
+// records below, took the server's CPU per record from 5.6 to 4.8 µs
+// (README, Performance). A producer that chooses its own keys (FromAttribute,
+// FromJSONField) can reuse a key outright, so a longer hash would buy no
+// protection against a hostile one.
 func HashKey(scope, raw string) string {
 	var buf [256]byte // keys of ordinary length hash without a heap allocation
 	b := append(buf[:0], hashPrefix...)
 	b = append(b, scope...)
 	b = append(b, 0)
 	b = append(b, raw...)
-	return hexSum(sha256.Sum256(b))
+	return sum128(sha256.Sum256(b))
 }
 
-// hexSum is hex.EncodeToString(sum[:]) with one allocation, not two.
-func hexSum(sum [sha256.Size]byte) string {
-	var h [2 * sha256.Size]byte
-	hex.Encode(h[:], sum[:])
+// HashLen is the length of a key from HashKey and of a BodyFingerprint.
+const HashLen = 22
+
+// sum128 encodes the first 128 bits of sum in unpadded base64url, with one
+// allocation.
+func sum128(sum [sha256.Size]byte) string {
+	var h [HashLen]byte
+	base64.RawURLEncoding.Encode(h[:], sum[:16])
 	return string(h[:])
 }
 
-const hashPrefix = "eventfn-idem-v1\x00"
+const hashPrefix = "eventfn-idem-v2\x00"
 
-// BodyFingerprint is the default payload fingerprint: the hex SHA-256 of the
-// body.
+// BodyFingerprint is the default payload fingerprint: the first 128 bits of
+// the SHA-256 of the body, in unpadded base64url.
 func BodyFingerprint(m *handler.Message) string {
-	return hexSum(sha256.Sum256(m.Body))
+	return sum128(sha256.Sum256(m.Body))
 }

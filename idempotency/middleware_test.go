@@ -3,7 +3,7 @@ package idempotency_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -280,8 +280,8 @@ func TestKeyFuncs(t *testing.T) {
 }
 
 func TestHashKeyIsThePortableCanonicalForm(t *testing.T) {
-	sum := sha256.Sum256([]byte("eventfn-idem-v1\x00orders\x00msg-1"))
-	if got := idempotency.HashKey("orders", "msg-1"); got != hex.EncodeToString(sum[:]) {
+	sum := sha256.Sum256([]byte("eventfn-idem-v2\x00orders\x00msg-1"))
+	if got := idempotency.HashKey("orders", "msg-1"); got != base64.RawURLEncoding.EncodeToString(sum[:16]) || len(got) != idempotency.HashLen {
 		t.Fatalf("HashKey = %s", got)
 	}
 	if idempotency.HashKey("a", "b\x00c") == idempotency.HashKey("a\x00b", "c") {

@@ -2,8 +2,8 @@ package idempotency
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"sync/atomic"
 )
 
@@ -21,16 +21,17 @@ func init() {
 	tokenSeq.Store(binary.BigEndian.Uint32(b[:]))
 }
 
-// NewToken returns a fencing token for Claim.Token: 32 lowercase hex
-// characters, unique within the process and, with overwhelming probability,
-// across processes. It is safe for concurrent use.
+// NewToken returns a fencing token for Claim.Token: TokenLen characters of
+// unpadded base64url, unique within the process and, with overwhelming
+// probability, across processes. It is safe for concurrent use.
 func NewToken() string {
-	var h [tokenLen]byte
+	var h [TokenLen]byte
 	return string(AppendToken(h[:0]))
 }
 
-// tokenLen is the length of a token from NewToken or AppendToken.
-const tokenLen = 32
+// TokenLen is the length of a token from NewToken or AppendToken: 128 bits
+// in unpadded base64url.
+const TokenLen = 22
 
 // AppendToken appends a new token, as NewToken returns, to b and returns
 // the extended buffer. Stores that embed the token in a larger value build
@@ -39,5 +40,5 @@ func AppendToken(b []byte) []byte {
 	var raw [16]byte
 	copy(raw[:12], tokenPrefix[:])
 	binary.BigEndian.PutUint32(raw[12:], tokenSeq.Add(1))
-	return hex.AppendEncode(b, raw[:])
+	return base64.RawURLEncoding.AppendEncode(b, raw[:])
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/eventfn/eventfn/idempotency"
 )
 
-var tokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+var tokenRE = regexp.MustCompile(`^[0-9A-Za-z_-]{22}$`)
 
-func TestTokensAreUniqueHex(t *testing.T) {
+func TestTokensAreUniqueBase64URL(t *testing.T) {
 	const goroutines, each = 8, 1000
 	var mu sync.Mutex
 	seen := make(map[string]bool, goroutines*each)
@@ -29,7 +29,7 @@ func TestTokensAreUniqueHex(t *testing.T) {
 			defer mu.Unlock()
 			for _, tok := range local {
 				if !tokenRE.MatchString(tok) {
-					t.Errorf("token %q is not 32 lowercase hex characters", tok)
+					t.Errorf("token %q is not 22 base64url characters", tok)
 				}
 				if seen[tok] {
 					t.Errorf("token %q issued twice", tok)
@@ -43,7 +43,7 @@ func TestTokensAreUniqueHex(t *testing.T) {
 
 func TestAppendTokenKeepsWhatIsThere(t *testing.T) {
 	b := idempotency.AppendToken([]byte("P"))
-	if len(b) != 33 || b[0] != 'P' || !tokenRE.Match(b[1:]) {
+	if len(b) != 1+idempotency.TokenLen || b[0] != 'P' || !tokenRE.Match(b[1:]) {
 		t.Fatalf("AppendToken(%q) = %q", "P", b)
 	}
 	if a, c := string(idempotency.AppendToken(nil)), string(idempotency.AppendToken(nil)); a == c {

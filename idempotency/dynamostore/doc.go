@@ -41,7 +41,7 @@
 // bytes, not valid UTF-8) are stored as "#sha256:" and the hex SHA-256 of
 // the key; so is any key that itself starts with "#sha256:", so two keys
 // never share an item. The keys idempotency.Middleware uses are already
-// 64-byte hashes and are stored as they are.
+// 22-byte hashes and are stored as they are.
 //
 // # Consistency
 //

@@ -104,12 +104,15 @@ func (s *Store) Close() error {
 
 // Record encoding (the IN_PROGRESS value doubles as the claim's token):
 //
-//	IN_PROGRESS: "P" token(32) leaseUntilMs(13 digits) fingerprint
-//	COMPLETED:   "C" token(32) leaseUntilMs(13) expiresMs(13) len(fingerprint)(8 digits) fingerprint result
+//	IN_PROGRESS: "P" token(22) leaseUntilMs(13 digits) fingerprint
+//	COMPLETED:   "C" token(22) leaseUntilMs(13) expiresMs(13) len(fingerprint)(8 digits) fingerprint result
+//
+// With the default 22-byte fingerprint an IN_PROGRESS value is 58 bytes and
+// a COMPLETED one without a result 79.
 const (
-	tokenLen = 32
+	tokenLen = idempotency.TokenLen
 	msLen    = 13
-	hdrLen   = 1 + tokenLen + msLen // 46
+	hdrLen   = 1 + tokenLen + msLen // 36
 	fpLenLen = 8
 )
 
