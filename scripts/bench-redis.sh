@@ -10,6 +10,11 @@
 # long before it halts, so waking a blocked reader no longer costs a VM
 # exit: the run shows how much of each figure, and of the -c 1 -P 1
 # reference above all, is this VM's wake-up time (README, Performance).
+#
+# Experiment: EVENTFN_BENCH_PIN=1 scripts/bench-redis.sh gives redis-server
+# the last CPU to itself and runs both clients (ours and redis-benchmark)
+# on the others, as when Redis runs on its own host: on a small machine the
+# clients otherwise take CPU time from the server they measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -31,7 +36,19 @@ if [[ -n ${EVENTFN_HALT_POLL_NS:-} ]]; then
 	echo "$EVENTFN_HALT_POLL_NS" >"$haltpoll"
 	log "guest_halt_poll_ns set to $EVENTFN_HALT_POLL_NS for this run (was $restore)"
 fi
+pin=()
+if [[ -n ${EVENTFN_BENCH_PIN:-} ]]; then
+	last=$(($(nproc) - 1))
+	if ((last < 1)); then
+		log "EVENTFN_BENCH_PIN needs at least 2 CPUs"
+		exit 2
+	fi
+	export EVENTFN_REDIS_CPUS=$last
+	pin=(taskset -c "0-$((last - 1))")
+	log "redis-server pinned to CPU $last, the clients to CPUs 0-$((last - 1))"
+fi
 source scripts/services/redis.sh
 # -flush: the server is ours, so each measurement may start from an empty
 # keyspace.
-go run ./internal/bench/redisbench -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" -flush "$@"
+go build -o "$EVENTFN_LOGS/redisbench" ./internal/bench/redisbench
+"${pin[@]}" "$EVENTFN_LOGS/redisbench" -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" -flush "$@"

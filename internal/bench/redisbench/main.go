@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,6 +62,7 @@ func main() {
 	}
 	slice := *dur / time.Duration(*rounds)
 	var a, b, b1, floor, ref1, ref50, ratioA, ratioB, ratioB1, ratioFloor []float64
+	var bClientCPU, bServerCPU, ref50ServerCPU []float64 // µs per record or request
 	for r := 1; r <= *rounds; r++ {
 		fresh()
 		ra := scenario(store, "a", 1, 10, slice)
@@ -69,7 +71,11 @@ func main() {
 		fresh()
 		r1 := redisBenchmark(*port, 1, 1, int(15_000*slice.Seconds()))
 		fresh()
-		rb := scenario(store, "b", 10, 10, slice)
+		c0 := cpuNow(store.Client())
+		rb, nb := scenarioN(store, "b", 10, 10, slice)
+		c1 := cpuNow(store.Client())
+		bClientCPU = append(bClientCPU, (c1.client-c0.client).Seconds()*1e6/float64(nb))
+		bServerCPU = append(bServerCPU, (c1.server-c0.server).Seconds()*1e6/float64(nb))
 		// (b) again with the client on one thread, as redis-benchmark's
 		// is: on a small machine the client's threads share the cores with
 		// the server.
@@ -78,7 +84,10 @@ func main() {
 		rb1 := scenario(store, "b1", 10, 10, slice)
 		runtime.GOMAXPROCS(procs)
 		fresh()
-		r50 := redisBenchmark(*port, 50, 16, max(500_000, int(300_000*slice.Seconds())))
+		n50 := max(500_000, int(300_000*slice.Seconds()))
+		s0 := cpuNow(store.Client()).server
+		r50 := redisBenchmark(*port, 50, 16, n50)
+		ref50ServerCPU = append(ref50ServerCPU, (cpuNow(store.Client()).server-s0).Seconds()*1e6/float64(n50))
 		fmt.Printf("round %d: (a) %.0f  floor %.0f  -c1 -P1 %.0f  |  (b) %.0f  one thread %.0f  -c50 -P16 %.0f  |  (a) %.2fx  floor %.2fx  (b) %.0f%%  one thread %.0f%%\n",
 			r, ra, rf, r1, rb, rb1, r50, ra/r1, rf/r1, 100*rb/r50, 100*rb1/r50)
 		a, b, floor, ref1, ref50 = append(a, ra), append(b, rb), append(floor, rf), append(ref1, r1), append(ref50, r50)
@@ -113,11 +122,47 @@ func main() {
 	fmt.Printf("ratio (b) / (-c 50 -P 16): %.0f%%    (target >= 30%%, ceiling 50%%; rounds %s)\n", 100*median(ratioB), spread(ratioB, "%", 100))
 	fmt.Printf("  the same, one thread:    %.0f%%    (rounds %s)\n", 100*median(ratioB1), spread(ratioB1, "%", 100))
 	fmt.Printf("ratio (c) / (-c 50 -P 16): %.0f%%\n", 100*c/median(ref50))
+	fmt.Printf("CPU per record in (b): client %.1f µs, Redis server %.1f µs; server CPU per -c 50 -P 16 request: %.1f µs (medians)\n",
+		median(bClientCPU), median(bServerCPU), median(ref50ServerCPU))
+	fmt.Printf("  were the server's CPU the only limit, (b) could reach about %.0f%% (the rest of the gap is the client's CPU, on the same cores unless EVENTFN_BENCH_PIN is set)\n",
+		100*median(ref50ServerCPU)/median(bServerCPU))
 	fmt.Printf("server command time per 10-record batch in (a): %.1f µs (%s), against %.1f µs per -c 1 -P 1 request\n",
 		srvTotal, srvParts, 1e6/median(ref1))
 	fmt.Printf("where a batch of (a) spends its time, medians of 10,000 batches: %s\n", phaseTimes)
 	fmt.Printf("floor: the store alone, 10-record claim+complete, one stream: %.0f records/s = %.2fx (-c 1 -P 1; rounds %s)\n",
 		median(floor), median(ratioFloor), spread(ratioFloor, "x", 1))
+}
+
+// cpuUse is the CPU time used so far by this process and by the Redis
+// server.
+type cpuUse struct{ client, server time.Duration }
+
+// cpuNow reads this process's CPU time (getrusage) and the server's (INFO
+// cpu: used_cpu_user + used_cpu_sys, main thread and the others).
+func cpuNow(c redis.UniversalClient) cpuUse {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		fail("getrusage", err)
+	}
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		fail("INFO cpu", err)
+	}
+	var server float64
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "used_cpu_user" || k == "used_cpu_sys" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				fail("INFO cpu", line)
+			}
+			server += f
+		}
+	}
+	return cpuUse{
+		client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		server: time.Duration(server * float64(time.Second)),
+	}
 }
 
 func median(x []float64) float64 {
@@ -138,6 +183,12 @@ func spread(x []float64, unit string, scale float64) string {
 // throughput runs workers goroutines that call step until d has passed
 // and returns the units step reports done per second.
 func throughput(workers int, d time.Duration, step func() int) float64 {
+	rate, _ := throughputN(workers, d, step)
+	return rate
+}
+
+// throughputN is throughput that also returns the units done.
+func throughputN(workers int, d time.Duration, step func() int) (float64, int64) {
 	var total atomic.Int64
 	start := time.Now()
 	stop := start.Add(d)
@@ -150,7 +201,7 @@ func throughput(workers int, d time.Duration, step func() int) float64 {
 		})
 	}
 	wg.Wait()
-	return float64(total.Load()) / time.Since(start).Seconds()
+	return float64(total.Load()) / time.Since(start).Seconds(), total.Load()
 }
 
 func fail(what string, err any) {
@@ -162,12 +213,18 @@ func fail(what string, err any) {
 // one after another through the middleware for d, and returns records per
 // second.
 func scenario(store *redisstore.Store, name string, streams, size int, d time.Duration) float64 {
+	rate, _ := scenarioN(store, name, streams, size, d)
+	return rate
+}
+
+// scenarioN is scenario that also returns the records processed.
+func scenarioN(store *redisstore.Store, name string, streams, size int, d time.Duration) (float64, int64) {
 	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	h := idempotency.Middleware(store, &idempotency.Options{Scope: fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano())})(noop)
 	var seq atomic.Int64
 	ctx := context.Background()
 	handler.Process(ctx, h, batch(&seq, 10), nil) // warm-up: connections and script cache
-	return throughput(streams, d, func() int {
+	return throughputN(streams, d, func() int {
 		for _, r := range handler.Process(ctx, h, batch(&seq, size), nil) {
 			if r.Err != nil {
 				fail("scenario "+name, r.Err)
