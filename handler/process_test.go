@@ -390,3 +390,47 @@ func TestProcessStartsHelpersForSlowHandlersAfterFastOnes(t *testing.T) {
 		}
 	}
 }
+
+// slowPreparer takes d to prepare a batch and counts the messages that ran
+// while it was preparing.
+type slowPreparer struct {
+	handler.Handler
+	d         time.Duration
+	preparing atomic.Bool
+	early     atomic.Int32
+}
+
+func (p *slowPreparer) PrepareBatch(context.Context) {
+	p.preparing.Store(true)
+	time.Sleep(p.d)
+	p.preparing.Store(false)
+}
+
+func (p *slowPreparer) Handle(ctx context.Context, m *handler.Message) error {
+	if p.preparing.Load() {
+		p.early.Add(1)
+	}
+	return p.Handler.Handle(ctx, m)
+}
+
+// A batch expected to be quick arms its helper timer before it is
+// prepared; when preparing takes longer than the timer, the helpers still
+// start only once the batch is prepared, never with a message before.
+func TestProcessHelpersWaitForASlowPreparation(t *testing.T) {
+	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	p := &slowPreparer{Handler: fast}
+	for range 200 {
+		handler.Process(context.Background(), p, msgs(10), nil)
+	}
+	p.d = 20 * time.Millisecond
+	for range 3 {
+		for _, r := range handler.Process(context.Background(), p, msgs(10), nil) {
+			if r.Err != nil || !r.Ran {
+				t.Fatalf("%s: ran %v, err %v", r.Message.ID, r.Ran, r.Err)
+			}
+		}
+	}
+	if n := p.early.Load(); n != 0 {
+		t.Fatalf("%d messages ran while their batch was being prepared", n)
+	}
+}
