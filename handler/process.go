@@ -163,7 +163,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// reply then reaches a thread that is already waiting, and the round
 	// trip is shorter: measured here with redisbench, the claim of a
 	// 10-record batch fell from 114-126 to 89-101 µs and the whole batch
-	// from about 230 to 205 µs (README, Performance). The wake-up costs the
+	// from 220-224 to 196-205 µs (README, Performance). The wake-up costs the
 	// same wherever it happens.
 	workers := min(o.Concurrency, len(groups))
 	lazy := workers > 1 && quickBatch(len(msgs))
