@@ -36,6 +36,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 	byKey := make(map[string]*keyRun, len(msgs))
 	reqs := make([]ClaimRequest, 0, len(msgs))
 	slab := make([]keyRun, 0, len(msgs)) // every keyRun of the batch in one allocation; never grows
+	st.runs = make([]*keyRun, 0, len(msgs))
 	lease := g.lease(ctx)
 	now := time.Now()
 	for _, m := range msgs {
@@ -131,7 +132,7 @@ func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Messag
 // releases failed ones and those that never ran. Runs still going (abandoned
 // at the deadline) finish themselves when they end.
 func (g *guard) flush(ctx context.Context, st *batchState) {
-	var todo []*keyRun
+	todo := make([]*keyRun, 0, len(st.runs))
 	for _, kr := range st.runs {
 		kr.mu.Lock()
 		already := kr.flushed

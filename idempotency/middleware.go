@@ -192,8 +192,8 @@ func cacheExpiry(recordExpiry time.Time, ttl time.Duration) time.Time {
 func (g *guard) finish(ctx context.Context, runs []*keyRun) {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	var comp []*keyRun
-	var rel []*keyRun
+	comp := make([]*keyRun, 0, len(runs))
+	var rel []*keyRun // rarely needed
 	for _, kr := range runs {
 		if kr.finished && kr.succeeded {
 			comp = append(comp, kr)
