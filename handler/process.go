@@ -323,10 +323,15 @@ var prepareNanos atomic.Int64
 
 // lazyDelay is how long after it began a batch expected to be quick runs
 // on one worker before helpers start: helperDelay past twice its usual
-// preparation.
+// preparation, which counts for at most maxPrepareWait, so that a store
+// that was slow for a while (a claim that timed out) cannot hold back the
+// helpers of slow handlers for seconds.
 func lazyDelay() time.Duration {
-	return helperDelay + 2*time.Duration(prepareNanos.Load())
+	return helperDelay + min(2*time.Duration(prepareNanos.Load()), maxPrepareWait)
 }
+
+// maxPrepareWait bounds the preparation's share of lazyDelay.
+const maxPrepareWait = 5 * time.Millisecond
 
 // observePrepare adds one PrepareBatch call, which took d, to the average.
 func observePrepare(d time.Duration) { observe(&prepareNanos, int64(d)) }
