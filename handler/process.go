@@ -13,7 +13,8 @@ type ProcessOptions struct {
 	// fewer workers when they would not pay: a batch that recent handlers
 	// say will take under 50 µs in all runs on one worker, which starts
 	// the others if the batch is still going 100 µs plus twice its usual
-	// preparation (a BatchPreparer's store claims) after it began.
+	// preparation (a BatchPreparer's store claims; at most 5 ms) after it
+	// began.
 	// Default: 10. Values below 1 mean the default.
 	Concurrency int
 	// DeadlineMargin is the time Process keeps in hand before the context's
@@ -156,15 +157,15 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// lazyDelay (a slow handler among fast ones).
 	//
 	// That timer is armed when the batch begins, before PrepareBatch, not
-	// when the first handler starts. Adding it wakes an idle thread of the
-	// runtime (to watch the new timer), and that thread then waits in the
-	// network poller through the batch's store round trip. On a virtual
-	// machine whose idle vCPUs halt (Firecracker, as under Lambda) the
-	// reply then reaches a thread that is already waiting, and the round
-	// trip is shorter: measured here with redisbench, the claim of a
-	// 10-record batch fell from 114-126 to 89-101 µs and the whole batch
-	// from 220-224 to 196-205 µs (README, Performance). The wake-up costs the
-	// same wherever it happens.
+	// when the first handler starts. Adding a timer wakes an idle thread of
+	// the runtime to watch it, which costs the same wherever it happens;
+	// woken before the claim, that thread waits in the network poller while
+	// the claim is on the wire. On a virtual machine whose idle vCPUs halt
+	// (Firecracker, as under Lambda) the round trip is then shorter
+	// (measured with redisbench: the claim of a 10-record batch fell from
+	// 114-126 to 89-101 µs and the whole batch from 220-224 to 196-205 µs;
+	// README, Performance). That the waiting thread is the reason is our
+	// reading, not measured.
 	workers := min(o.Concurrency, len(groups))
 	lazy := workers > 1 && quickBatch(len(msgs))
 	var helperTimer *time.Timer
