@@ -162,9 +162,9 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// woken before the claim, that thread waits in the network poller while
 	// the claim is on the wire. On a virtual machine whose idle vCPUs halt
 	// (Firecracker, as under Lambda) the round trip is then shorter
-	// (measured with redisbench: the claim of a 10-record batch fell from
-	// 114-126 to 89-101 µs and the whole batch from 220-224 to 196-205 µs;
-	// README, Performance). That the waiting thread is the reason is our
+	// (measured with redisbench in three alternating pairs of runs: the
+	// claim of a 10-record batch fell from 115-119 to 89-92 µs and the
+	// whole batch from 220-224 to 196-205 µs; README, Performance). That the waiting thread is the reason is our
 	// reading, not measured.
 	workers := min(o.Concurrency, len(groups))
 	lazy := workers > 1 && quickBatch(len(msgs))
@@ -307,14 +307,14 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 }
 
 // Handlers' recent speed, for the first worker's choice of starting
-// helpers at once or only after helperDelay.
+// helpers at once or only after lazyDelay.
 const (
 	// quickWork: a batch expected to take less than this runs on one
 	// worker; waking another goroutine on another thread costs about as
 	// much.
 	quickWork = 50 * time.Microsecond
-	// helperDelay: how long the first worker of such a batch runs its
-	// handlers alone before helpers start.
+	// helperDelay: the least time such a batch runs on one worker before
+	// helpers start (see lazyDelay).
 	helperDelay = 100 * time.Microsecond
 )
 

@@ -65,14 +65,14 @@ func main() {
 	var bClientCPU, bServerCPU, ref50ServerCPU []float64 // µs per record or request
 	for r := 1; r <= *rounds; r++ {
 		fresh()
-		ra := scenario(store, "a", 1, 10, slice)
+		ra, _ := scenario(store, "a", 1, 10, slice)
 		fresh()
 		rf := storeFloor(store, slice)
 		fresh()
 		r1 := redisBenchmark(*port, 1, 1, int(15_000*slice.Seconds()))
 		fresh()
 		c0 := cpuNow(store.Client())
-		rb, nb := scenarioN(store, "b", 10, 10, slice)
+		rb, nb := scenario(store, "b", 10, 10, slice)
 		c1 := cpuNow(store.Client())
 		bClientCPU = append(bClientCPU, (c1.client-c0.client).Seconds()*1e6/float64(nb))
 		bServerCPU = append(bServerCPU, (c1.server-c0.server).Seconds()*1e6/float64(nb))
@@ -81,7 +81,7 @@ func main() {
 		// the server.
 		fresh()
 		procs := runtime.GOMAXPROCS(1)
-		rb1 := scenario(store, "b1", 10, 10, slice)
+		rb1, _ := scenario(store, "b1", 10, 10, slice)
 		runtime.GOMAXPROCS(procs)
 		fresh()
 		n50 := max(500_000, int(300_000*slice.Seconds()))
@@ -95,7 +95,7 @@ func main() {
 		b1, ratioB1 = append(b1, rb1), append(ratioB1, rb1/r50)
 	}
 	fresh()
-	c := scenario(store, "c", 1, 1000, *dur)
+	c, _ := scenario(store, "c", 1, 1000, *dur)
 	fresh()
 	srvTotal, srvParts := serverTime(store, slice)
 	fresh()
@@ -181,14 +181,8 @@ func spread(x []float64, unit string, scale float64) string {
 }
 
 // throughput runs workers goroutines that call step until d has passed
-// and returns the units step reports done per second.
-func throughput(workers int, d time.Duration, step func() int) float64 {
-	rate, _ := throughputN(workers, d, step)
-	return rate
-}
-
-// throughputN is throughput that also returns the units done.
-func throughputN(workers int, d time.Duration, step func() int) (float64, int64) {
+// and returns the units step reports done per second, and the units done.
+func throughput(workers int, d time.Duration, step func() int) (float64, int64) {
 	var total atomic.Int64
 	start := time.Now()
 	stop := start.Add(d)
@@ -211,20 +205,14 @@ func fail(what string, err any) {
 
 // scenario runs streams goroutines, each processing batches of size records
 // one after another through the middleware for d, and returns records per
-// second.
-func scenario(store *redisstore.Store, name string, streams, size int, d time.Duration) float64 {
-	rate, _ := scenarioN(store, name, streams, size, d)
-	return rate
-}
-
-// scenarioN is scenario that also returns the records processed.
-func scenarioN(store *redisstore.Store, name string, streams, size int, d time.Duration) (float64, int64) {
+// second and the records processed.
+func scenario(store *redisstore.Store, name string, streams, size int, d time.Duration) (float64, int64) {
 	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	h := idempotency.Middleware(store, &idempotency.Options{Scope: fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano())})(noop)
 	var seq atomic.Int64
 	ctx := context.Background()
 	handler.Process(ctx, h, batch(&seq, 10), nil) // warm-up: connections and script cache
-	return throughputN(streams, d, func() int {
+	return throughput(streams, d, func() int {
 		for _, r := range handler.Process(ctx, h, batch(&seq, size), nil) {
 			if r.Err != nil {
 				fail("scenario "+name, r.Err)
@@ -241,7 +229,7 @@ func storeFloor(store *redisstore.Store, d time.Duration) float64 {
 	ctx := context.Background()
 	prefix := fmt.Sprintf("floor-%d-", time.Now().UnixNano())
 	n := 0
-	return throughput(1, d, func() int {
+	rate, _ := throughput(1, d, func() int {
 		reqs := make([]idempotency.ClaimRequest, 10)
 		for i := range reqs {
 			n++
@@ -262,6 +250,7 @@ func storeFloor(store *redisstore.Store, d time.Duration) float64 {
 		}
 		return len(reqs)
 	})
+	return rate
 }
 
 // timedStore records when the middleware's batch calls begin and end.
@@ -392,7 +381,7 @@ func batch(seq *atomic.Int64, n int) []*handler.Message {
 func goSetNX(c redis.UniversalClient, clients, depth int, d time.Duration) float64 {
 	ctx := context.Background()
 	var seq atomic.Int64
-	return throughput(clients, d, func() int {
+	rate, _ := throughput(clients, d, func() int {
 		if depth == 1 {
 			c.SetArgs(ctx, "goref:"+strconv.FormatInt(seq.Add(1), 10), "val", redis.SetArgs{Mode: "NX", TTL: time.Minute})
 			return 1
@@ -404,6 +393,7 @@ func goSetNX(c redis.UniversalClient, clients, depth int, d time.Duration) float
 		_, _ = p.Exec(ctx)
 		return depth
 	})
+	return rate
 }
 
 // redisBenchmark runs redis-benchmark's SET key val NX EX 60 on random keys
