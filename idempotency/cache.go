@@ -66,7 +66,15 @@ func (c *completedCache) add(key, fp string, expires time.Time) {
 // put stores e under key in the current generation. Callers hold c.mu.
 func (c *completedCache) put(key string, e cacheEntry) {
 	if _, ok := c.cur[key]; !ok && len(c.cur) >= c.half {
-		c.prev, c.cur = c.cur, make(map[string]cacheEntry, c.half)
+		// The dropped generation's map, emptied, becomes the new one: its
+		// table is already grown to half entries, so a full cache turns
+		// over without allocating.
+		old := c.prev
+		clear(old)
+		if old == nil {
+			old = make(map[string]cacheEntry, c.half)
+		}
+		c.prev, c.cur = c.cur, old
 	}
 	c.cur[key] = e
 }

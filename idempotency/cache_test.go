@@ -21,6 +21,10 @@ func TestCompletedCacheBoundsAndExpiry(t *testing.T) {
 	if _, ok := c.get("0", now); ok {
 		t.Fatal("oldest key still cached")
 	}
+	// The previous generation answers too, though its map was reused.
+	if _, ok := c.get("90", now); !ok {
+		t.Fatal("a key of the previous generation evicted")
+	}
 	// A key used again survives the next generation change.
 	c.add("keep", "fp", now.Add(time.Hour))
 	for i := 0; i < 5; i++ {

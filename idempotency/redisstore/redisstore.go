@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -394,7 +395,9 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	cmds := make([]*redis.StatusCmd, len(reqs))
 	tokens := make([]string, len(reqs))
 	now := time.Now()
-	args := make([]any, 0, 7*len(reqs)+1+len(reqs))
+	buf := getArgs(7*len(reqs) + 1 + len(reqs))
+	args := *buf
+	defer func() { putArgs(buf, args) }()
 	var lease, longest time.Duration
 	var leaseMs any
 	shortest := time.Duration(1<<63 - 1)
@@ -462,8 +465,8 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	var keys []any
-	var held []string
+	keys := make([]any, 0, len(reqs))
+	held := make([]string, 0, len(reqs))
 	failed := false
 	for i, cmd := range cmds {
 		if cmd == nil {
@@ -481,6 +484,39 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		s.ss.warm.Store(true)
 	}
 	return claims, errs
+}
+
+// argsPool recycles the backing arrays of command arguments. A batch's
+// commands all slice one array, which nothing references once the pipeline
+// has run and its replies are read, so the next batch can fill it again
+// instead of allocating it (on a busy client, garbage collection is a large
+// part of the CPU a record costs).
+var argsPool = sync.Pool{New: func() any { return new([]any) }}
+
+// maxPooledArgs bounds the arrays kept: a rare huge batch does not pin its
+// array for every later small one.
+const maxPooledArgs = 1 << 14
+
+// getArgs returns an empty arguments array from the pool, of capacity n at
+// least.
+func getArgs(n int) *[]any {
+	buf := argsPool.Get().(*[]any)
+	if cap(*buf) < n {
+		*buf = make([]any, 0, n)
+	}
+	return buf
+}
+
+// putArgs returns buf to the pool, holding args (the array as it was
+// filled, perhaps grown), cleared so the pool keeps no keys or values
+// alive.
+func putArgs(buf *[]any, args []any) {
+	if cap(args) > maxPooledArgs {
+		return
+	}
+	clear(args)
+	*buf = args[:0]
+	argsPool.Put(buf)
 }
 
 // reconnectable reports whether any of cmds or watch failed because the
@@ -592,7 +628,9 @@ func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, item
 	}
 	pipe := se.conn.cn.TxPipeline()
 	now := time.Now()
-	args := make([]any, 0, 5*len(items)) // one backing array for every SET
+	buf := getArgs(5 * len(items)) // one backing array for every SET
+	args := *buf
+	defer func() { putArgs(buf, args) }()
 	var ttl time.Duration
 	var ttlMs any // boxed once while the TTL stays the same
 	for i, it := range items {
