@@ -12,10 +12,20 @@ import (
 // batchState is one middleware's view of one handler.Batch: every key of the
 // batch claimed in one BatchStore call, and finished in one more.
 type batchState struct {
-	once  sync.Once
-	byMsg map[*handler.Message]batchEntry
+	once sync.Once
+	// entries are the batch's messages' entries by position in the batch;
+	// kr is nil for a message without one (no key, or known completed).
+	entries []batchEntry
+	// byMsg indexes entries by message in batches of more than
+	// smallBatch messages; smaller ones are searched.
+	byMsg map[*handler.Message]int
 	runs  []*keyRun
 }
+
+// smallBatch is the largest batch whose messages and keys are found by
+// searching rather than through maps: ten pointer or key comparisons cost
+// less than hashing, and the maps' memory is garbage a busy client pays for.
+const smallBatch = 16
 
 type batchEntry struct {
 	kr *keyRun
@@ -28,18 +38,54 @@ func (g *guard) batchState(ctx context.Context, b *handler.Batch) *batchState {
 	return st
 }
 
+// entry returns the entry of m, a message of the batch msgs.
+func (st *batchState) entry(msgs []*handler.Message, m *handler.Message) (batchEntry, bool) {
+	if st.byMsg != nil {
+		i, ok := st.byMsg[m]
+		return st.entries[i], ok
+	}
+	for i, bm := range msgs {
+		if bm == m {
+			e := st.entries[i]
+			return e, e.kr != nil
+		}
+	}
+	return batchEntry{}, false
+}
+
 // claimBatch claims the keys of every message in b that has a key and is
 // not known to be completed, once per distinct key.
 func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState) {
 	msgs := b.Messages()
-	st.byMsg = make(map[*handler.Message]batchEntry, len(msgs))
-	byKey := make(map[string]*keyRun, len(msgs))
+	st.entries = make([]batchEntry, len(msgs))
+	var byKey map[string]*keyRun
+	if len(msgs) > smallBatch {
+		st.byMsg = make(map[*handler.Message]int, len(msgs))
+		byKey = make(map[string]*keyRun, len(msgs))
+	}
 	reqs := make([]ClaimRequest, 0, len(msgs))
 	slab := make([]keyRun, 0, len(msgs)) // every keyRun of the batch in one allocation; never grows
 	st.runs = make([]*keyRun, 0, len(msgs))
 	lease := g.lease(ctx)
 	now := time.Now()
-	for _, m := range msgs {
+	found := func(key string) *keyRun {
+		if byKey != nil {
+			return byKey[key]
+		}
+		for i := range slab {
+			if slab[i].key == key {
+				return &slab[i]
+			}
+		}
+		return nil
+	}
+	set := func(i int, m *handler.Message, e batchEntry) {
+		st.entries[i] = e
+		if st.byMsg != nil {
+			st.byMsg[m] = i
+		}
+	}
+	for i, m := range msgs {
 		if m == nil {
 			continue
 		}
@@ -48,8 +94,8 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 			continue
 		}
 		fp := g.o.Fingerprint(m)
-		if kr, ok := byKey[key]; ok {
-			st.byMsg[m] = batchEntry{kr, fp}
+		if kr := found(key); kr != nil {
+			set(i, m, batchEntry{kr, fp})
 			continue
 		}
 		if _, ok := g.cache.get(key, now); ok {
@@ -58,8 +104,10 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		slab = slab[:len(slab)+1]
 		kr := &slab[len(slab)-1]
 		kr.key, kr.fp, kr.msg = key, fp, m
-		byKey[key] = kr
-		st.byMsg[m] = batchEntry{kr, fp}
+		if byKey != nil {
+			byKey[key] = kr
+		}
+		set(i, m, batchEntry{kr, fp})
 		st.runs = append(st.runs, kr)
 		reqs = append(reqs, ClaimRequest{Key: key, Fingerprint: kr.fp, Lease: lease})
 	}
@@ -72,7 +120,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		case i < len(errs) && errs[i] != nil:
 			kr.claimErr = errs[i]
 		case i < len(claims):
-			kr.claim = claims[i]
+			kr.claim = &claims[i]
 		default:
 			kr.claimErr = fmt.Errorf("%w: batch claim returned %d answers for %d keys", ErrStore, len(claims), len(reqs))
 		}
@@ -90,7 +138,7 @@ func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Messag
 		// The batch already finished and released this claim; claim afresh.
 		kr.mu.Unlock()
 		fresh := &keyRun{key: kr.key, fp: fp, msg: m}
-		fresh.claim, fresh.claimErr = g.store.Claim(ctx, ClaimRequest{Key: kr.key, Fingerprint: fp, Lease: g.lease(ctx)})
+		fresh.claimAlone(ctx, g.store, ClaimRequest{Key: kr.key, Fingerprint: fp, Lease: g.lease(ctx)})
 		return g.run(ctx, fresh, m, false)
 	case mismatch(kr.fp, fp):
 		// The batch claimed the key for another message's payload.
@@ -137,7 +185,7 @@ func (g *guard) flush(ctx context.Context, st *batchState) {
 		kr.mu.Lock()
 		already := kr.flushed
 		kr.flushed = true
-		if !already && kr.claimErr == nil && kr.claim.Acquired && (!kr.started || kr.finished) {
+		if !already && kr.acquired() && (!kr.started || kr.finished) {
 			todo = append(todo, kr)
 		}
 		kr.mu.Unlock()

@@ -44,8 +44,12 @@ type keyRun struct {
 	key, fp string
 	msg     *handler.Message // the message that ran (or will run)
 
-	mu        sync.Mutex
-	claim     Claim
+	mu sync.Mutex
+	// claim is the key's claim: in a batch, an element of the array the
+	// batch claim returned (not a copy: a Claim is 152 bytes, and the
+	// garbage a record leaves is much of its cost on a busy client); nil
+	// when claiming failed (claimErr).
+	claim     *Claim
 	claimErr  error
 	started   bool // in a batch: a message with this key has reached the handler
 	finished  bool
@@ -84,7 +88,7 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 	}
 	if g.batch != nil {
 		if b := handler.BatchFrom(ctx); b != nil && len(b.Messages()) > 1 {
-			if in, ok := g.batchState(ctx, b).byMsg[m]; ok {
+			if in, ok := g.batchState(ctx, b).entry(b.Messages(), m); ok {
 				return g.handleInBatch(ctx, in.kr, m, in.fp)
 			}
 			// No key, or known to be completed: the single path says which.
@@ -106,9 +110,23 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 		return err
 	}
 	kr := &keyRun{key: key, fp: fp, msg: m}
-	kr.claim, kr.claimErr = g.store.Claim(ctx, ClaimRequest{Key: key, Fingerprint: fp, Lease: g.lease(ctx)})
+	kr.claimAlone(ctx, g.store, ClaimRequest{Key: key, Fingerprint: fp, Lease: g.lease(ctx)})
 	return g.run(ctx, kr, m, false)
 }
+
+// claimAlone claims kr's key with a call of its own.
+func (kr *keyRun) claimAlone(ctx context.Context, store Store, req ClaimRequest) {
+	c, err := store.Claim(ctx, req)
+	if err != nil {
+		kr.claimErr = err
+		return
+	}
+	kr.claim = &c
+}
+
+// acquired reports whether kr holds its key's claim. Callers hold kr.mu
+// where the claim may change (a run waiting in acquire).
+func (kr *keyRun) acquired() bool { return kr.claim != nil && kr.claim.Acquired }
 
 func (g *guard) lease(ctx context.Context) time.Duration {
 	return leaseFor(ctx, g.o.DefaultLease, g.o.MinLease, g.o.MaxLease)
@@ -134,7 +152,7 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 	defer func() {
 		kr.mu.Lock()
 		kr.finished, kr.succeeded, kr.err = true, err == nil, err
-		self := kr.claim.Acquired && (!inBatch || kr.flushed)
+		self := kr.acquired() && (!inBatch || kr.flushed)
 		if self {
 			kr.flushed = true // nothing left for a batch flush to do
 		}
@@ -154,18 +172,22 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 	if kr.claimErr != nil {
 		return fmt.Errorf("idempotency: claim for message %s: %w", m.ID, kr.claimErr)
 	}
-	c, err := acquire(ctx, g.store, ClaimRequest{Key: kr.key, Fingerprint: kr.fp, Lease: g.lease(ctx)}, &kr.claim, g.o.WaitInProgress)
-	kr.mu.Lock()
-	kr.claim = c
-	kr.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("idempotency: claim for message %s: %w", m.ID, err)
+	c := kr.claim
+	if !c.Acquired {
+		held, err := acquire(ctx, g.store, ClaimRequest{Key: kr.key, Fingerprint: kr.fp, Lease: g.lease(ctx)}, c, g.o.WaitInProgress)
+		c = &held
+		kr.mu.Lock()
+		kr.claim = c
+		kr.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("idempotency: claim for message %s: %w", m.ID, err)
+		}
 	}
 	if !c.Acquired {
 		if c.Existing.Status == StatusCompleted && !mismatch(kr.fp, c.Existing.Fingerprint) {
 			g.cache.add(kr.key, c.Existing.Fingerprint, cacheExpiry(c.Existing.Expiry, g.o.TTL))
 		}
-		err := blocked(c, kr.fp, "message "+m.ID)
+		err := blocked(*c, kr.fp, "message "+m.ID)
 		g.reportBlocked(ctx, err, m)
 		return err
 	}

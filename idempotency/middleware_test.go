@@ -383,29 +383,36 @@ func TestBatchReleasesClaimsOfMessagesThatNeverRan(t *testing.T) {
 }
 
 func TestSameKeyTwiceInOneBatchFollowsTheFirst(t *testing.T) {
-	s := newSpy()
-	var calls atomic.Int32
-	h := idempotency.Middleware(s, &idempotency.Options{CacheSize: -1})(handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
-		calls.Add(1)
-		time.Sleep(10 * time.Millisecond)
-		if string(m.Body) == "fails" {
-			return errors.New("transient")
+	// Once small enough to be searched, once large enough to be indexed.
+	for _, repeat := range []int{1, 8} {
+		s := newSpy()
+		var calls atomic.Int32
+		h := idempotency.Middleware(s, &idempotency.Options{CacheSize: -1})(handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
+			calls.Add(1)
+			time.Sleep(10 * time.Millisecond)
+			if string(m.Body) == "fails" {
+				return errors.New("transient")
+			}
+			return nil
+		}))
+		var batch []*handler.Message
+		var want []handler.Outcome
+		for range repeat {
+			batch = append(batch, msg("a", "ok"), msg("b", "fails"), msg("a", "ok"), msg("b", "fails"), msg("a", "ok"))
+			want = append(want, handler.Ack, handler.Retry, handler.Ack, handler.Retry, handler.Ack)
 		}
-		return nil
-	}))
-	batch := []*handler.Message{msg("a", "ok"), msg("b", "fails"), msg("a", "ok"), msg("b", "fails"), msg("a", "ok")}
-	res := handler.Process(context.Background(), h, batch, nil)
-	want := []handler.Outcome{handler.Ack, handler.Retry, handler.Ack, handler.Retry, handler.Ack}
-	for i, r := range res {
-		if r.Outcome != want[i] {
-			t.Errorf("message %d: %v (%v), want %v", i, r.Outcome, r.Err, want[i])
+		res := handler.Process(context.Background(), h, batch, nil)
+		for i, r := range res {
+			if r.Outcome != want[i] {
+				t.Errorf("%d messages: message %d: %v (%v), want %v", len(batch), i, r.Outcome, r.Err, want[i])
+			}
 		}
-	}
-	if calls.Load() != 2 {
-		t.Errorf("handler ran %d times for 2 distinct keys", calls.Load())
-	}
-	if s.claims.Load() != 2 {
-		t.Errorf("%d claims for 2 distinct keys", s.claims.Load())
+		if calls.Load() != 2 {
+			t.Errorf("%d messages: handler ran %d times for 2 distinct keys", len(batch), calls.Load())
+		}
+		if s.claims.Load() != 2 {
+			t.Errorf("%d messages: %d claims for 2 distinct keys", len(batch), s.claims.Load())
+		}
 	}
 }
 
