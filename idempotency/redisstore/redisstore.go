@@ -395,9 +395,8 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	cmds := make([]*redis.StatusCmd, len(reqs))
 	tokens := make([]string, len(reqs))
 	now := time.Now()
-	buf := getArgs(7*len(reqs) + 1 + len(reqs))
-	args := *buf
-	defer func() { putArgs(buf, args) }()
+	sb := getScratch(7*len(reqs)+1+len(reqs), len(reqs)+2)
+	defer sb.release()
 	var lease, longest time.Duration
 	var leaseMs any
 	shortest := time.Duration(1<<63 - 1)
@@ -410,9 +409,9 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 			lease, leaseMs = req.Lease, req.Lease.Milliseconds()
 		}
 		shortest, longest = min(shortest, req.Lease), max(longest, req.Lease)
-		n := len(args)
-		args = s.claimArgs(args, req, tokens[i], leaseMs)
-		cmds[i] = redis.NewStatusCmd(ctx, args[n:len(args):len(args)]...)
+		n := len(sb.args)
+		sb.args = s.claimArgs(sb.args, req, tokens[i], leaseMs)
+		cmds[i] = sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...)
 	}
 	var sc *sessionConn
 	if len(reqs) > 1 && longest > 0 && shortest >= sessionMinLease {
@@ -423,16 +422,16 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	if sc != nil {
 		pipe = sc.cn.Pipeline()
 		if sc.dirty {
-			_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "unwatch"))
+			_ = pipe.Process(ctx, sb.cmd(ctx, "unwatch"))
 		}
-		n := len(args)
-		args = append(args, "watch")
+		n := len(sb.args)
+		sb.args = append(sb.args, "watch")
 		for _, cmd := range cmds {
 			if cmd != nil {
-				args = append(args, cmd.Args()[1])
+				sb.args = append(sb.args, cmd.Args()[1])
 			}
 		}
-		watch = redis.NewStatusCmd(ctx, args[n:]...)
+		watch = sb.cmd(ctx, sb.args[n:]...)
 	} else {
 		pipe = s.c.Pipeline()
 	}
@@ -486,37 +485,58 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	return claims, errs
 }
 
-// argsPool recycles the backing arrays of command arguments. A batch's
-// commands all slice one array, which nothing references once the pipeline
-// has run and its replies are read, so the next batch can fill it again
-// instead of allocating it (on a busy client, garbage collection is a large
-// part of the CPU a record costs).
-var argsPool = sync.Pool{New: func() any { return new([]any) }}
-
-// maxPooledArgs bounds the arrays kept: a rare huge batch does not pin its
-// array for every later small one.
-const maxPooledArgs = 1 << 14
-
-// getArgs returns an empty arguments array from the pool, of capacity n at
-// least.
-func getArgs(n int) *[]any {
-	buf := argsPool.Get().(*[]any)
-	if cap(*buf) < n {
-		*buf = make([]any, 0, n)
-	}
-	return buf
+// scratch is the memory a batch's commands are built in, recycled from one
+// batch to the next: their arguments share one array and the commands
+// another. Nothing references either once the pipeline has run and its
+// replies are read, and on a busy client garbage collection is a large part
+// of the CPU a record costs (README, Performance).
+type scratch struct {
+	args []any
+	cmds []redis.StatusCmd
 }
 
-// putArgs returns buf to the pool, holding args (the array as it was
-// filled, perhaps grown), cleared so the pool keeps no keys or values
-// alive.
-func putArgs(buf *[]any, args []any) {
-	if cap(args) > maxPooledArgs {
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooled bounds the arrays kept: a rare huge batch does not pin its
+// arrays for every later small one.
+const maxPooled = 1 << 14
+
+// getScratch returns empty scratch from the pool with room for nargs
+// arguments and ncmds commands.
+func getScratch(nargs, ncmds int) *scratch {
+	sb := scratchPool.Get().(*scratch)
+	if cap(sb.args) < nargs {
+		sb.args = make([]any, 0, nargs)
+	}
+	if cap(sb.cmds) < ncmds {
+		sb.cmds = make([]redis.StatusCmd, 0, ncmds)
+	}
+	return sb
+}
+
+// cmd returns a status command of args built in sb. The command array never
+// grows, since earlier commands point into it: past its room, cmd allocates.
+func (sb *scratch) cmd(ctx context.Context, args ...any) *redis.StatusCmd {
+	if len(sb.cmds) == cap(sb.cmds) {
+		return redis.NewStatusCmd(ctx, args...)
+	}
+	sb.cmds = sb.cmds[:len(sb.cmds)+1]
+	c := &sb.cmds[len(sb.cmds)-1]
+	*c = *redis.NewStatusCmd(ctx, args...)
+	return c
+}
+
+// release clears sb, so the pool keeps no keys, values, replies or contexts
+// alive, and returns it to the pool. Neither sb nor any command built in it
+// may be used afterwards.
+func (sb *scratch) release() {
+	if cap(sb.args) > maxPooled || cap(sb.cmds) > maxPooled {
 		return
 	}
-	clear(args)
-	*buf = args[:0]
-	argsPool.Put(buf)
+	clear(sb.args)
+	clear(sb.cmds)
+	sb.args, sb.cmds = sb.args[:0], sb.cmds[:0]
+	scratchPool.Put(sb)
 }
 
 // reconnectable reports whether any of cmds or watch failed because the
@@ -628,18 +648,17 @@ func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, item
 	}
 	pipe := se.conn.cn.TxPipeline()
 	now := time.Now()
-	buf := getArgs(5 * len(items)) // one backing array for every SET
-	args := *buf
-	defer func() { putArgs(buf, args) }()
+	sb := getScratch(5*len(items), len(items))
+	defer sb.release()
 	var ttl time.Duration
 	var ttlMs any // boxed once while the TTL stays the same
 	for i, it := range items {
 		if t := clampTTL(it.TTL); ttlMs == nil || t != ttl {
 			ttl, ttlMs = t, t.Milliseconds()
 		}
-		n := len(args)
-		args = append(args, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttlMs)
-		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, args[n:len(args):len(args)]...))
+		n := len(sb.args)
+		sb.args = append(sb.args, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttlMs)
+		_ = pipe.Process(ctx, sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...))
 	}
 	cmds, err := pipe.Exec(ctx)
 	isBroken := broken(err)
