@@ -55,10 +55,6 @@ const (
 	slotAbandoned
 )
 
-type slot struct {
-	state atomic.Int32
-	res   Result
-}
 
 // Process runs h over msgs and returns one Result per message, in the same
 // order. It never returns fewer results than messages, whatever the handler
@@ -103,14 +99,18 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		defer cancel()
 	}
 
-	slots := make([]slot, len(msgs))
-	for i := range slots {
-		slots[i].res.Message = msgs[i]
+	// A worker writes res[i], then marks state[i] done. A message still
+	// pending when Process returns is marked abandoned instead, and its
+	// worker's late write must not reach the caller: res is then copied.
+	res := make([]Result, len(msgs))
+	state := make([]atomic.Int32, len(msgs))
+	for i := range res {
+		res[i].Message = msgs[i]
 	}
 	groups := groupMessages(msgs, o.Unordered)
 
 	runOne := func(i int) error {
-		s := &slots[i]
+		r := &res[i]
 		m := msgs[i]
 		var err error
 		ran := false
@@ -125,14 +125,14 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 			ran = true
 			err = Safe(runCtx, h, m)
 		}
-		s.res.Err, s.res.Outcome, s.res.Ran = err, safeClassify(err), ran
-		s.state.CompareAndSwap(slotPending, slotDone)
+		r.Err, r.Outcome, r.Ran = err, safeClassify(err), ran
+		state[i].CompareAndSwap(slotPending, slotDone)
 		return err
 	}
 	skip := func(i int, err error) {
-		s := &slots[i]
-		s.res.Err, s.res.Outcome = err, Classify(err)
-		s.state.CompareAndSwap(slotPending, slotDone)
+		r := &res[i]
+		r.Err, r.Outcome = err, Classify(err)
+		state[i].CompareAndSwap(slotPending, slotDone)
 	}
 	runGroup := func(g []int32) {
 		for k, i := range g {
@@ -293,14 +293,20 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		<-done
 	}
 
-	out := make([]Result, len(msgs))
-	for i := range slots {
-		s := &slots[i]
-		if s.state.CompareAndSwap(slotPending, slotAbandoned) {
-			out[i] = Result{Message: msgs[i], Err: ErrDeadline, Outcome: Retry}
-			continue
+	abandoned := false
+	for i := range state {
+		abandoned = state[i].CompareAndSwap(slotPending, slotAbandoned) || abandoned
+	}
+	out := res
+	if abandoned {
+		out = make([]Result, len(msgs))
+		for i := range out {
+			if state[i].Load() == slotAbandoned {
+				out[i] = Result{Message: msgs[i], Err: ErrDeadline, Outcome: Retry}
+				continue
+			}
+			out[i] = res[i]
 		}
-		out[i] = s.res
 	}
 	b.finish(ctx)
 	return out

@@ -264,12 +264,13 @@ func BenchmarkProcess(b *testing.B) {
 func TestProcessAbandonsHandlersThatIgnoreCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	release := make(chan struct{})
-	defer close(release)
+	returned := make(chan struct{})
 	started := make(chan struct{}, 2)
 	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
 		started <- struct{}{}
 		if m.ID == "0" {
 			<-release // ignores its context
+			defer close(returned)
 		}
 		return nil
 	})
@@ -280,6 +281,14 @@ func TestProcessAbandonsHandlersThatIgnoreCancellation(t *testing.T) {
 	}
 	if res[1].Err != nil {
 		t.Errorf("finished handler: %v", res[1].Err)
+	}
+	// The abandoned handler returns later; its result must not reach the
+	// results already returned (the race detector also watches this).
+	close(release)
+	<-returned
+	time.Sleep(50 * time.Millisecond) // its worker records the result just after
+	if !errors.Is(res[0].Err, handler.ErrDeadline) || res[0].Ran {
+		t.Errorf("the abandoned handler's late return changed its result: %+v", res[0])
 	}
 }
 
