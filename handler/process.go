@@ -55,7 +55,6 @@ const (
 	slotAbandoned
 )
 
-
 // Process runs h over msgs and returns one Result per message, in the same
 // order. It never returns fewer results than messages, whatever the handler
 // does:
