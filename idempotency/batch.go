@@ -63,7 +63,9 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		st.byMsg = make(map[*handler.Message]int, len(msgs))
 		byKey = make(map[string]*keyRun, len(msgs))
 	}
-	reqs := make([]ClaimRequest, 0, len(msgs))
+	rbuf := claimReqs.get(len(msgs))
+	defer claimReqs.put(rbuf)
+	reqs := *rbuf
 	slab := make([]keyRun, 0, len(msgs)) // every keyRun of the batch in one allocation; never grows
 	st.runs = make([]*keyRun, 0, len(msgs))
 	lease := g.lease(ctx)
@@ -193,4 +195,41 @@ func (g *guard) flush(ctx context.Context, st *batchState) {
 	if len(todo) > 0 {
 		g.finish(ctx, todo)
 	}
+}
+
+// pooled recycles the request slices the middleware hands a BatchStore,
+// which must not retain them, from one batch to the next: on a busy client
+// garbage collection is a large part of a record's cost (README,
+// Performance).
+type pooled[T any] struct{ p sync.Pool }
+
+var (
+	claimReqs   pooled[ClaimRequest]
+	completions pooled[Completion]
+)
+
+// maxPooled bounds the slices kept: a rare huge batch does not pin its
+// slice for every later small one.
+const maxPooled = 1 << 12
+
+// get returns an empty slice with room for n items.
+func (p *pooled[T]) get(n int) *[]T {
+	buf, _ := p.p.Get().(*[]T)
+	if buf == nil {
+		buf = new([]T)
+	}
+	if cap(*buf) < n {
+		*buf = make([]T, 0, n)
+	}
+	return buf
+}
+
+// put clears buf's items, so the pool keeps no keys alive, and returns it.
+func (p *pooled[T]) put(buf *[]T) {
+	if cap(*buf) > maxPooled {
+		return
+	}
+	clear((*buf)[:cap(*buf)])
+	*buf = (*buf)[:0]
+	p.p.Put(buf)
 }

@@ -228,8 +228,10 @@ func (g *guard) finish(ctx context.Context, runs []*keyRun) {
 }
 
 func (g *guard) complete(ctx context.Context, runs []*keyRun) {
+	buf := completions.get(len(runs))
+	defer completions.put(buf)
 	for attempt := 1; len(runs) > 0; attempt++ {
-		items := make([]Completion, len(runs))
+		items := (*buf)[:len(runs)]
 		for i, kr := range runs {
 			items[i] = Completion{Key: kr.key, Token: kr.claim.Token, TTL: g.o.TTL}
 		}

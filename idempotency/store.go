@@ -105,6 +105,8 @@ type Release struct {
 // BatchStore is implemented by stores that can act on many keys in about one
 // round trip. The middleware uses it when a handler runs under
 // handler.Process; each method returns one answer per item, in order.
+// Implementations must not retain the slices they are given once they
+// return: the middleware reuses them for later batches.
 type BatchStore interface {
 	Store
 	ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]Claim, []error)

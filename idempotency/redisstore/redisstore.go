@@ -355,7 +355,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, result []byte, 
 	if !validToken(token) {
 		return scriptResult(key, "complete", -1, nil)
 	}
-	if errs, ok := s.completeWatched(ctx, []string{key}, []string{token}, []idempotency.Completion{{Key: key, Token: token, Result: result, TTL: ttl}}); ok {
+	if errs, ok := s.completeWatched(ctx, nil, []string{key}, []string{token}, []idempotency.Completion{{Key: key, Token: token, Result: result, TTL: ttl}}); ok {
 		return errs[0]
 	}
 	n, err := completeScript.Run(ctx, s.c, []string{s.prefix + key}, completeArgs(token, result, ttl)...).Int64()
@@ -392,11 +392,10 @@ func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, error)
 func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest) ([]idempotency.Claim, []error) {
 	claims := make([]idempotency.Claim, len(reqs))
 	errs := make([]error, len(reqs))
-	cmds := make([]*redis.StatusCmd, len(reqs))
-	tokens := make([]string, len(reqs))
 	now := time.Now()
 	sb := getScratch(7*len(reqs)+1+len(reqs), len(reqs)+2)
 	defer sb.release()
+	cmds, tokens := sb.ptrs[:len(reqs)], sb.strs[:len(reqs)]
 	var lease, longest time.Duration
 	var leaseMs any
 	shortest := time.Duration(1<<63 - 1)
@@ -493,6 +492,8 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 type scratch struct {
 	args []any
 	cmds []redis.StatusCmd
+	ptrs []*redis.StatusCmd // n: the batch's commands by item
+	strs []string           // 2n: keys and tokens by item
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -510,6 +511,8 @@ func getScratch(nargs, ncmds int) *scratch {
 	}
 	if cap(sb.cmds) < ncmds {
 		sb.cmds = make([]redis.StatusCmd, 0, ncmds)
+		sb.ptrs = make([]*redis.StatusCmd, ncmds)
+		sb.strs = make([]string, 2*ncmds)
 	}
 	return sb
 }
@@ -535,6 +538,8 @@ func (sb *scratch) release() {
 	}
 	clear(sb.args)
 	clear(sb.cmds)
+	clear(sb.ptrs)
+	clear(sb.strs)
 	sb.args, sb.cmds = sb.args[:0], sb.cmds[:0]
 	scratchPool.Put(sb)
 }
@@ -606,11 +611,13 @@ func (s *Store) runScripts(ctx context.Context, sc *redis.Script, op string, key
 // CompleteBatch implements idempotency.BatchStore in one round trip (two
 // the first time a server sees the script).
 func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
-	keys, tokens := make([]string, len(items)), make([]string, len(items))
+	sb := getScratch(5*len(items), len(items))
+	defer sb.release()
+	keys, tokens := sb.strs[:len(items)], sb.strs[len(items):2*len(items)]
 	for i, it := range items {
 		keys[i], tokens[i] = it.Key, it.Token
 	}
-	if errs, ok := s.completeWatched(ctx, keys, tokens, items); ok {
+	if errs, ok := s.completeWatched(ctx, sb, keys, tokens, items); ok {
 		return errs
 	}
 	var head []any
@@ -640,16 +647,19 @@ func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) [
 // completeWatched completes items with a MULTI/EXEC of plain SETs on the
 // connection of the session that claimed them, when there is one (see
 // session.go). ok is false when the ordinary path must run: there is no
-// such session, or the EXEC was aborted because a watched key changed.
-func (s *Store) completeWatched(ctx context.Context, keys, tokens []string, items []idempotency.Completion) (errs []error, ok bool) {
+// such session, or the EXEC was aborted because a watched key changed. The
+// commands are built in sb, or in scratch of their own when sb is nil.
+func (s *Store) completeWatched(ctx context.Context, sb *scratch, keys, tokens []string, items []idempotency.Completion) (errs []error, ok bool) {
 	se, pk := s.ss.take(len(s.prefix), keys, tokens)
 	if se == nil {
 		return nil, false
 	}
+	if sb == nil {
+		sb = getScratch(5*len(items), len(items))
+		defer sb.release()
+	}
 	pipe := se.conn.cn.TxPipeline()
 	now := time.Now()
-	sb := getScratch(5*len(items), len(items))
-	defer sb.release()
 	var ttl time.Duration
 	var ttlMs any // boxed once while the TTL stays the same
 	for i, it := range items {
