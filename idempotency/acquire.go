@@ -29,6 +29,9 @@ func acquire(ctx context.Context, store Store, req ClaimRequest, first *Claim, w
 	until := time.Now().Add(wait)
 	poll := 20 * time.Millisecond
 	for {
+		if !c.Acquired && c.Existing == nil {
+			return c, fmt.Errorf("%w: the store answered a claim of %q neither acquired nor blocked by a record", ErrStore, req.Key)
+		}
 		if c.Acquired || c.Existing.Status == StatusCompleted || mismatch(req.Fingerprint, c.Existing.Fingerprint) {
 			return c, nil
 		}

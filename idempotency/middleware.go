@@ -105,7 +105,7 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 	}
 	fp := g.o.Fingerprint(m)
 	if cfp, ok := g.cache.get(key, time.Now()); ok {
-		err := blocked(Claim{Existing: Record{Status: StatusCompleted, Fingerprint: cfp}}, fp, "message "+m.ID)
+		err := blocked(Claim{Existing: &Record{Status: StatusCompleted, Fingerprint: cfp}}, fp, "message "+m.ID)
 		g.reportBlocked(ctx, err, m)
 		return err
 	}

@@ -344,6 +344,33 @@ func TestStoreDownFailsWithoutRunning(t *testing.T) {
 	}
 }
 
+// shapeless answers every claim with neither a claim nor a record, as a
+// broken store might.
+type shapeless struct{ idempotency.BatchStore }
+
+func (shapeless) Claim(context.Context, idempotency.ClaimRequest) (idempotency.Claim, error) {
+	return idempotency.Claim{}, nil
+}
+
+func (s shapeless) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest) ([]idempotency.Claim, []error) {
+	return make([]idempotency.Claim, len(reqs)), make([]error, len(reqs))
+}
+
+func TestClaimNeitherAcquiredNorBlockedIsAStoreError(t *testing.T) {
+	var c counter
+	h := idempotency.Middleware(shapeless{memstore.New(nil)}, nil)(c.handler(nil))
+	for _, batch := range [][]*handler.Message{{msg("a", "1")}, {msg("a", "1"), msg("b", "2")}} {
+		for _, r := range handler.Process(context.Background(), h, batch, nil) {
+			if r.Outcome != handler.Retry || !errors.Is(r.Err, idempotency.ErrStore) {
+				t.Errorf("%d messages: %s: %v (%v), want a retried store error", len(batch), r.Message.ID, r.Outcome, r.Err)
+			}
+		}
+	}
+	if c.get("a")+c.get("b") != 0 {
+		t.Error("ran without a claim")
+	}
+}
+
 func TestBatchReleasesClaimsOfMessagesThatNeverRan(t *testing.T) {
 	s := newSpy()
 	var c counter

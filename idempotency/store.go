@@ -63,8 +63,10 @@ type Claim struct {
 	Acquired bool
 	// Token fences Complete and Release; set when Acquired.
 	Token string
-	// Existing is the record that blocked the claim; set when !Acquired.
-	Existing Record
+	// Existing is the record that blocked the claim: set when !Acquired,
+	// nil when Acquired. (A pointer: most claims are acquired, and a batch's
+	// claims stay small.)
+	Existing *Record
 }
 
 // Store persists idempotency records. A Store must make Claim atomic: of any

@@ -184,7 +184,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 			if err != nil {
 				return idempotency.Claim{}, err
 			}
-			return idempotency.Claim{Existing: rec}, nil
+			return idempotency.Claim{Existing: &rec}, nil
 		}
 		rec, err := s.decode(req.Key, ccf.Item)
 		if err != nil {
@@ -197,7 +197,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 			return idempotency.Claim{Acquired: true, Token: tok}, nil
 		}
 		rec.Token = ""
-		return idempotency.Claim{Existing: rec}, nil
+		return idempotency.Claim{Existing: &rec}, nil
 	}
 	return idempotency.Claim{}, s.storeErr("claim", req.Key, errors.New("record kept changing during the claim"))
 }

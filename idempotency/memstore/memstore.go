@@ -65,7 +65,7 @@ func (s *Store) Claim(ctx context.Context, req idempotency.ClaimRequest) (idempo
 	now := s.now()
 	if r, ok := s.live(req.Key, now); ok {
 		r.Token = ""
-		return idempotency.Claim{Existing: r}, nil
+		return idempotency.Claim{Existing: &r}, nil
 	}
 	tok := idempotency.NewToken()
 	s.m[req.Key] = idempotency.Record{Key: req.Key, Status: idempotency.StatusInProgress, Token: tok,

@@ -293,7 +293,7 @@ func claimResult(req idempotency.ClaimRequest, token string, cmd *redis.StatusCm
 		return idempotency.Claim{}, err
 	}
 	rec.Token = ""
-	return idempotency.Claim{Existing: rec}, nil
+	return idempotency.Claim{Existing: &rec}, nil
 }
 
 func checkLease(req idempotency.ClaimRequest) error {

@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("Claim(%q): %v", k, err)
 		}
+		checkClaim(t, c)
 		return c
 	}
 	mustAcquire := func(t *testing.T, s idempotency.Store, k, fp string, lease time.Duration) string {
@@ -327,6 +328,7 @@ func Run(t *testing.T, h Harness) {
 			if err != nil {
 				t.Fatalf("item %d: %v", i, err)
 			}
+			checkClaim(t, claims[i])
 		}
 		if !claims[0].Acquired || claims[1].Acquired || claims[1].Existing.Status != idempotency.StatusCompleted || !claims[2].Acquired {
 			t.Fatalf("claims = %+v", claims)
@@ -453,5 +455,17 @@ func Run(t *testing.T, h Harness) {
 				t.Error("the handler ran without a claim")
 			}
 		})
+	}
+}
+
+// checkClaim fails t unless c is shaped as Claim documents: acquired with a
+// token and no record, or blocked by a record without a token.
+func checkClaim(t *testing.T, c idempotency.Claim) {
+	t.Helper()
+	switch {
+	case c.Acquired && (c.Token == "" || c.Existing != nil):
+		t.Fatalf("acquired claim = %+v, want a token and no Existing record", c)
+	case !c.Acquired && (c.Token != "" || c.Existing == nil):
+		t.Fatalf("blocked claim = %+v, want the Existing record and no token", c)
 	}
 }
