@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -107,6 +108,10 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		res[i].Message = msgs[i]
 	}
 	groups := groupMessages(msgs, o.Unordered)
+	ngroups := len(msgs) // nil groups: each message is a group of its own
+	if groups != nil {
+		ngroups = len(groups)
+	}
 
 	runOne := func(i int) error {
 		r := &res[i]
@@ -165,7 +170,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// claim of a 10-record batch fell from 115-119 to 89-92 µs and the
 	// whole batch from 220-224 to 196-205 µs; README, Performance). That the waiting thread is the reason is our
 	// reading, not measured.
-	workers := min(o.Concurrency, len(groups))
+	workers := min(o.Concurrency, ngroups)
 	lazy := workers > 1 && quickBatch(len(msgs))
 	var helperTimer *time.Timer
 	prep, _ := h.(BatchPreparer)
@@ -179,7 +184,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	var next atomic.Int64
 	var started atomic.Int32
 	var left atomic.Int32 // groups not finished yet; the worker finishing the last closes done
-	left.Store(int32(len(groups)))
+	left.Store(int32(ngroups))
 	var pending atomic.Bool // a started worker has not taken work yet
 	var work func(first bool)
 	spawn := func() {
@@ -237,7 +242,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		ran := 0 // messages this worker ran, timed from began
 		for {
 			gi := int(next.Add(1) - 1)
-			if gi >= len(groups) {
+			if gi >= ngroups {
 				if first && helperTimer != nil {
 					helperTimer.Stop() // every group is taken: no helper is needed
 				}
@@ -249,11 +254,16 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 			if ran == 0 {
 				began = time.Now()
 			}
-			if gi+1 < len(groups) && (!lazy || !first) {
+			if gi+1 < ngroups && (!lazy || !first) {
 				spawn()
 			}
-			runGroup(groups[gi])
-			ran += len(groups[gi])
+			if groups == nil {
+				runOne(gi)
+				ran++
+			} else {
+				runGroup(groups[gi])
+				ran += len(groups[gi])
+			}
 			if left.Add(-1) == 0 {
 				close(done)
 			}
@@ -393,13 +403,18 @@ func prepare(ctx context.Context, p BatchPreparer) {
 }
 
 // groupMessages splits msgs into units of work: one per message without an
-// ordering key, one per distinct ordering key (in first-seen order).
+// ordering key, one per distinct ordering key (in first-seen order). It
+// returns nil when every message is a unit of its own (no ordering keys, or
+// unordered), the usual case, which then needs no lists.
 func groupMessages(msgs []*Message, unordered bool) [][]int32 {
+	if unordered || !slices.ContainsFunc(msgs, func(m *Message) bool { return m != nil && m.OrderingKey != "" }) {
+		return nil
+	}
 	groups := make([][]int32, 0, len(msgs))
 	flat := make([]int32, len(msgs)) // backing store for single-message groups
 	var byKey map[string]int
 	for i, m := range msgs {
-		if unordered || m == nil || m.OrderingKey == "" {
+		if m == nil || m.OrderingKey == "" {
 			flat[i] = int32(i)
 			groups = append(groups, flat[i:i+1:i+1])
 			continue

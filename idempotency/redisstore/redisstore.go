@@ -418,10 +418,11 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	}
 	var pipe redis.Pipeliner
 	var watch *redis.StatusCmd
+	queue := sb.queue[:0]
 	if sc != nil {
 		pipe = sc.cn.Pipeline()
 		if sc.dirty {
-			_ = pipe.Process(ctx, sb.cmd(ctx, "unwatch"))
+			queue = append(queue, sb.cmd(ctx, "unwatch"))
 		}
 		n := len(sb.args)
 		sb.args = append(sb.args, "watch")
@@ -436,14 +437,16 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	}
 	for _, cmd := range cmds {
 		if cmd != nil {
-			_ = pipe.Process(ctx, cmd)
+			queue = append(queue, cmd)
 		}
 	}
 	if watch != nil {
-		_ = pipe.Process(ctx, watch)
+		queue = append(queue, watch)
 	}
-	sent := pipe.Len() > 0
+	sb.queue = queue
+	sent := len(queue) > 0
 	if sent {
+		_ = pipe.BatchProcess(ctx, queue...) // one append: the pipeline's list is allocated once
 		_, _ = pipe.Exec(ctx) // per-command errors are read below
 	}
 	if sc != nil && ctx.Err() == nil && reconnectable(cmds, watch) {
@@ -492,8 +495,9 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 type scratch struct {
 	args []any
 	cmds []redis.StatusCmd
-	ptrs []*redis.StatusCmd // n: the batch's commands by item
-	strs []string           // 2n: keys and tokens by item
+	ptrs  []*redis.StatusCmd // n: the batch's commands by item
+	strs  []string           // 2n: keys and tokens by item
+	queue []redis.Cmder      // the commands of a pipeline, in order
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -513,6 +517,7 @@ func getScratch(nargs, ncmds int) *scratch {
 		sb.cmds = make([]redis.StatusCmd, 0, ncmds)
 		sb.ptrs = make([]*redis.StatusCmd, ncmds)
 		sb.strs = make([]string, 2*ncmds)
+		sb.queue = make([]redis.Cmder, 0, ncmds)
 	}
 	return sb
 }
@@ -540,7 +545,8 @@ func (sb *scratch) release() {
 	clear(sb.cmds)
 	clear(sb.ptrs)
 	clear(sb.strs)
-	sb.args, sb.cmds = sb.args[:0], sb.cmds[:0]
+	clear(sb.queue)
+	sb.args, sb.cmds, sb.queue = sb.args[:0], sb.cmds[:0], sb.queue[:0]
 	scratchPool.Put(sb)
 }
 
@@ -668,8 +674,9 @@ func (s *Store) completeWatched(ctx context.Context, sb *scratch, keys, tokens [
 		}
 		n := len(sb.args)
 		sb.args = append(sb.args, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttlMs)
-		_ = pipe.Process(ctx, sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...))
+		sb.queue = append(sb.queue, sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...))
 	}
+	_ = pipe.BatchProcess(ctx, sb.queue...)
 	cmds, err := pipe.Exec(ctx)
 	isBroken := broken(err)
 	if !isBroken {
