@@ -447,7 +447,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 	sent := len(queue) > 0
 	if sent {
 		_ = pipe.BatchProcess(ctx, queue...) // one append: the pipeline's list is allocated once
-		_, _ = pipe.Exec(ctx) // per-command errors are read below
+		_, _ = pipe.Exec(ctx)                // per-command errors are read below
 	}
 	if sc != nil && ctx.Err() == nil && reconnectable(cmds, watch) {
 		// The session's connection failed (go-redis does not retry on a
@@ -493,8 +493,8 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 // replies are read, and on a busy client garbage collection is a large part
 // of the CPU a record costs (README, Performance).
 type scratch struct {
-	args []any
-	cmds []redis.StatusCmd
+	args  []any
+	cmds  []redis.StatusCmd
 	ptrs  []*redis.StatusCmd // n: the batch's commands by item
 	strs  []string           // 2n: keys and tokens by item
 	queue []redis.Cmder      // the commands of a pipeline, in order
