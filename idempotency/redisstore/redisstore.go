@@ -273,8 +273,9 @@ func newClaimValue(req idempotency.ClaimRequest, now time.Time) string {
 
 // claimArgs appends the arguments of the claim command, SET key value NX PX
 // lease GET, to args. ClaimBatch builds them for the whole batch in one
-// backing array.
-func (s *Store) claimArgs(args []any, req idempotency.ClaimRequest, value string, leaseMs any) []any {
+// backing array. value is the claim's value: a string, or a *string
+// (boxing a pointer allocates nothing).
+func (s *Store) claimArgs(args []any, req idempotency.ClaimRequest, value any, leaseMs any) []any {
 	return append(args, "set", s.prefix+req.Key, value, "nx", "px", leaseMs, "get")
 }
 
@@ -332,15 +333,25 @@ func validToken(token string) bool { return len(token) >= hdrLen && token[0] == 
 
 // completedValue builds the COMPLETED value from the claimed one.
 func completedValue(claimed string, result []byte, expires time.Time) string {
-	fp := claimed[hdrLen:]
 	var buf valueBuf
-	b := append(buf[:0], 'C')
+	return string(appendCompleted(buf[:0], claimed, result, expires))
+}
+
+// appendCompleted appends the COMPLETED value built from the claimed one
+// to b.
+func appendCompleted(b []byte, claimed string, result []byte, expires time.Time) []byte {
+	fp := claimed[hdrLen:]
+	b = append(b, 'C')
 	b = append(b, claimed[1:hdrLen]...)
 	b = appendPadded(b, expires.UnixMilli(), msLen)
 	b = appendPadded(b, int64(len(fp)), fpLenLen)
 	b = append(b, fp...)
-	b = append(b, result...)
-	return string(b)
+	return append(b, result...)
+}
+
+// completedLen is the length of the COMPLETED value appendCompleted builds.
+func completedLen(claimed string, result []byte) int {
+	return len(claimed) + msLen + fpLenLen + len(result)
 }
 
 func clampTTL(ttl time.Duration) time.Duration { return max(ttl, time.Millisecond) }
@@ -409,7 +420,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		}
 		shortest, longest = min(shortest, req.Lease), max(longest, req.Lease)
 		n := len(sb.args)
-		sb.args = s.claimArgs(sb.args, req, tokens[i], leaseMs)
+		sb.args = s.claimArgs(sb.args, req, &tokens[i], leaseMs)
 		cmds[i] = sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...)
 	}
 	var sc *sessionConn
@@ -498,7 +509,17 @@ type scratch struct {
 	ptrs  []*redis.StatusCmd // n: the batch's commands by item
 	strs  []string           // 2n: keys and tokens by item
 	queue []redis.Cmder      // the commands of a pipeline, in order
+	buf   []byte             // values, built one after another
+	vals  []value            // n: the values, slices of buf
 }
+
+// value is a command argument that go-redis writes as it is, without
+// copying it into a string: boxing a *value allocates nothing.
+type value []byte
+
+// MarshalBinary implements encoding.BinaryMarshaler, which go-redis uses
+// for arguments of types it does not know.
+func (v *value) MarshalBinary() ([]byte, error) { return *v, nil }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
@@ -518,6 +539,7 @@ func getScratch(nargs, ncmds int) *scratch {
 		sb.ptrs = make([]*redis.StatusCmd, ncmds)
 		sb.strs = make([]string, 2*ncmds)
 		sb.queue = make([]redis.Cmder, 0, ncmds)
+		sb.vals = make([]value, ncmds)
 	}
 	return sb
 }
@@ -538,7 +560,7 @@ func (sb *scratch) cmd(ctx context.Context, args ...any) *redis.StatusCmd {
 // alive, and returns it to the pool. Neither sb nor any command built in it
 // may be used afterwards.
 func (sb *scratch) release() {
-	if cap(sb.args) > maxPooled || cap(sb.cmds) > maxPooled {
+	if cap(sb.args) > maxPooled || cap(sb.cmds) > maxPooled || cap(sb.buf) > 64*maxPooled {
 		return
 	}
 	clear(sb.args)
@@ -546,7 +568,8 @@ func (sb *scratch) release() {
 	clear(sb.ptrs)
 	clear(sb.strs)
 	clear(sb.queue)
-	sb.args, sb.cmds, sb.queue = sb.args[:0], sb.cmds[:0], sb.queue[:0]
+	clear(sb.vals)
+	sb.args, sb.cmds, sb.queue, sb.buf = sb.args[:0], sb.cmds[:0], sb.queue[:0], sb.buf[:0]
 	scratchPool.Put(sb)
 }
 
@@ -666,14 +689,27 @@ func (s *Store) completeWatched(ctx context.Context, sb *scratch, keys, tokens [
 	}
 	pipe := se.conn.cn.TxPipeline()
 	now := time.Now()
+	// The values are built in one pooled buffer, sized first so that it
+	// never grows under the values already sliced from it.
+	size := 0
+	for i, it := range items {
+		size += completedLen(tokens[i], it.Result)
+	}
+	if cap(sb.buf) < size {
+		sb.buf = make([]byte, 0, size)
+	}
+	vals := sb.vals[:len(items)]
 	var ttl time.Duration
 	var ttlMs any // boxed once while the TTL stays the same
 	for i, it := range items {
 		if t := clampTTL(it.TTL); ttlMs == nil || t != ttl {
 			ttl, ttlMs = t, t.Milliseconds()
 		}
+		start := len(sb.buf)
+		sb.buf = appendCompleted(sb.buf, tokens[i], it.Result, now.Add(ttl))
+		vals[i] = sb.buf[start:len(sb.buf):len(sb.buf)]
 		n := len(sb.args)
-		sb.args = append(sb.args, "set", pk[i], completedValue(tokens[i], it.Result, now.Add(ttl)), "px", ttlMs)
+		sb.args = append(sb.args, "set", pk[i], &vals[i], "px", ttlMs)
 		sb.queue = append(sb.queue, sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...))
 	}
 	_ = pipe.BatchProcess(ctx, sb.queue...)

@@ -3,6 +3,9 @@ package redisstore
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/eventfn/eventfn/idempotency"
 )
 
 func TestScratchCommandsKeepTheirArgumentsAndReleaseClears(t *testing.T) {
@@ -34,6 +37,16 @@ func TestScratchCommandsKeepTheirArgumentsAndReleaseClears(t *testing.T) {
 	for i := range cmds {
 		if cmds[i].Args() != nil {
 			t.Errorf("released scratch keeps command %d's args", i)
+		}
+	}
+}
+
+func TestCompletedLenIsTheValuesLength(t *testing.T) {
+	claimed := encodeClaim(idempotency.HashKey("fp", "1"), time.Now())
+	for _, result := range [][]byte{nil, []byte(`{"ok":true}`)} {
+		v := appendCompleted(nil, claimed, result, time.Now().Add(time.Hour))
+		if n := completedLen(claimed, result); n != len(v) {
+			t.Errorf("completedLen = %d, value is %d bytes", n, len(v))
 		}
 	}
 }
