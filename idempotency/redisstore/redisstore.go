@@ -66,6 +66,12 @@ type Store struct {
 
 // New returns a Store that uses c, which may be a *redis.Client, a
 // *redis.ClusterClient or a *redis.Ring.
+//
+// The store builds a batch's commands in memory it reuses for later
+// batches, so hooks added to c (go-redis's AddHook, such as tracing) must
+// not keep commands or their arguments after the call they observe
+// returns; the common hooks, which record a span or a metric as the call
+// runs, do not.
 func New(c redis.UniversalClient, opts *Options) *Store {
 	s := &Store{c: c, prefix: DefaultPrefix, ss: newSessions(c)}
 	if opts != nil && opts.Prefix != "" {
