@@ -19,7 +19,12 @@ import (
 
 func newStore(t testing.TB) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.Open(testenv.Redis(t), nil)
+	return openStore(t, testenv.Redis(t))
+}
+
+func openStore(t testing.TB, url string) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +45,27 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 	})
+}
+
+// TestConformanceRESP3 runs the suite on go-redis's default protocol,
+// which Open leaves for RESP2 unless the URL asks for it.
+func TestConformanceRESP3(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) idempotency.Store { return openStore(t, testenv.Redis(t)+"?protocol=3") },
+	})
+}
+
+func TestOpenSpeaksRESP2UnlessTheURLSaysOtherwise(t *testing.T) {
+	for url, want := range map[string]int{
+		"redis://127.0.0.1:1/0":            2,
+		"redis://127.0.0.1:1/0?protocol=3": 3,
+		"redis://127.0.0.1:1/0?protocol=2": 2,
+	} {
+		s := openStore(t, url)
+		if got := s.Client().(*redis.Client).Options().Protocol; got != want {
+			t.Errorf("Open(%q): protocol %d, want %d", url, got, want)
+		}
+	}
 }
 
 func TestOpenRejectsBadURLs(t *testing.T) {
