@@ -168,11 +168,20 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// (Firecracker, as under Lambda) the round trip is then shorter
 	// (measured with redisbench in three alternating pairs of runs: the
 	// claim of a 10-record batch fell from 115-119 to 89-92 µs and the
-	// whole batch from 220-224 to 196-205 µs; README, Performance). That the waiting thread is the reason is our
-	// reading, not measured.
+	// whole batch from 220-224 to 196-205 µs; README, Performance). That
+	// the waiting thread is the reason is our reading, not measured.
+	//
+	// Once every group is taken the timer is not stopped but left to run
+	// out, and then does nothing. Stopping it removed the earliest timer,
+	// so the next batch's timer became the earliest again and woke the
+	// poller thread once more; left pending, the old timer keeps that
+	// thread waiting and the next one is armed behind it without a wake-up.
+	// In three alternating pairs of runs (a scratch program), one stream of
+	// 10-record batches went 4-7% faster and ten streams 4-6%, with less
+	// CPU per record in the client and the server, though each expiry
+	// starts a goroutine (time.AfterFunc).
 	workers := min(o.Concurrency, ngroups)
 	lazy := workers > 1 && quickBatch(len(msgs))
-	var helperTimer *time.Timer
 	prep, _ := h.(BatchPreparer)
 	if len(msgs) < 2 {
 		prep = nil
@@ -208,6 +217,9 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 	// worker then starts the helpers itself once it has.
 	var preparing, late atomic.Bool
 	spawnLate := func() {
+		if int(next.Load()) >= ngroups {
+			return // every group was taken: the batch needs no helper
+		}
 		if preparing.Load() {
 			late.Store(true)
 			if preparing.Load() {
@@ -226,7 +238,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 			doPrep := prep != nil && runCtx.Err() == nil
 			preparing.Store(doPrep) // before the timer can fire
 			if lazy {
-				helperTimer = time.AfterFunc(lazyDelay(), spawnLate)
+				time.AfterFunc(lazyDelay(), spawnLate) // never stopped: see above
 			}
 			if doPrep {
 				t0 := time.Now()
@@ -243,9 +255,6 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 		for {
 			gi := int(next.Add(1) - 1)
 			if gi >= ngroups {
-				if first && helperTimer != nil {
-					helperTimer.Stop() // every group is taken: no helper is needed
-				}
 				if ran > 0 {
 					observeHandlers(time.Since(began), ran)
 				}
