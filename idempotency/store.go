@@ -108,7 +108,8 @@ type Release struct {
 // round trip. The middleware uses it when a handler runs under
 // handler.Process; each method returns one answer per item, in order.
 // Implementations must not retain the slices they are given once they
-// return: the middleware reuses them for later batches.
+// return: the middleware reuses them for later batches. The slices they
+// return belong to the caller, which may keep pointers into them.
 type BatchStore interface {
 	Store
 	ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]Claim, []error)
