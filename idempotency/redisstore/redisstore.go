@@ -573,8 +573,8 @@ func (sb *scratch) cmd(ctx context.Context, args ...any) *redis.StatusCmd {
 	return c
 }
 
-// release clears sb, so the pool keeps no keys, values, replies or contexts
-// alive, and returns it to the pool. Neither sb nor any command built in it
+// release clears sb, so the pool keeps no keys, values, replies or contexts,
+// and returns it to the pool. Neither sb nor any command built in it
 // may be used afterwards.
 func (sb *scratch) release() {
 	if cap(sb.args) > maxPooled || cap(sb.cmds) > maxPooled || cap(sb.buf) > 64*maxPooled {
@@ -586,6 +586,7 @@ func (sb *scratch) release() {
 	clear(sb.strs)
 	clear(sb.queue)
 	clear(sb.vals)
+	clear(sb.buf) // the values' bytes (results may be users' data)
 	sb.args, sb.cmds, sb.queue, sb.buf = sb.args[:0], sb.cmds[:0], sb.queue[:0], sb.buf[:0]
 	scratchPool.Put(sb)
 }
