@@ -81,8 +81,9 @@ func FromJSONField(path string) KeyFunc {
 // 128 bits keep accidental collisions out of reach (about 2^-64 after 2^32
 // keys in one scope) and a short key is measurably cheaper for the store:
 // on Redis, 22-byte hashes instead of 64 hex digits, with the shorter
-// records below, took the server's CPU per record from 5.6 to 4.8 µs
-// (README, Performance). A producer that chooses its own keys (FromAttribute,
+// tokens and fingerprints, took the server's CPU per record in
+// scripts/bench-redis.sh's 10 streams from 5.7-5.8 to 5.0-5.35 µs (README,
+// Performance). A producer that chooses its own keys (FromAttribute,
 // FromJSONField) can reuse a key outright, so a longer hash would buy no
 // protection against a hostile one.
 func HashKey(scope, raw string) string {

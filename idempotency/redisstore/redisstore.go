@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -90,12 +89,12 @@ func New(c redis.UniversalClient, opts *Options) *Store {
 // every reply it reads (each command of a transaction included), which
 // cost about 6% of a busy client's records per second (README,
 // Performance). A client made with New keeps the protocol it was given.
-func Open(rawURL string, opts *Options) (*Store, error) {
-	o, err := redis.ParseURL(rawURL)
+func Open(url string, opts *Options) (*Store, error) {
+	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	if u, err := url.Parse(rawURL); err == nil && !u.Query().Has("protocol") {
+	if o.Protocol == 0 { // not set by the URL
 		o.Protocol = 2
 	}
 	return New(redis.NewClient(o), opts), nil
@@ -494,8 +493,11 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	keys := make([]any, 0, len(reqs))
-	held := make([]string, 0, len(reqs))
+	var keys []any // the session's keys and tokens, when there is a session
+	var held []string
+	if sc != nil {
+		keys, held = make([]any, 0, len(reqs)), make([]string, 0, len(reqs))
+	}
 	failed := false
 	for i, cmd := range cmds {
 		if cmd == nil {
@@ -503,7 +505,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest)
 		}
 		claims[i], errs[i] = claimResult(reqs[i], tokens[i], cmd)
 		failed = failed || broken(cmd.Err())
-		if claims[i].Acquired {
+		if sc != nil && claims[i].Acquired {
 			keys, held = append(keys, cmd.Args()[1]), append(held, tokens[i])
 		}
 	}
