@@ -57,8 +57,8 @@ func mismatch(want, have string) bool { return want != "" && have != "" && want 
 
 // blocked turns a claim that was not acquired into the error a delivery
 // returns: nil for a COMPLETED duplicate, a permanent ErrPayloadMismatch, or
-// a retryable ErrInProgress that asks to come back when the lease ends.
-func blocked(c Claim, fp, what string) error {
+// a retryable ErrInProgress that asks to come back after inProgressDelay.
+func blocked(c Claim, fp, what string, attempt int, base time.Duration) error {
 	ex := c.Existing
 	if mismatch(fp, ex.Fingerprint) {
 		return handler.Permanent(fmt.Errorf("%w: %s (stored fingerprint %.12s, this payload %.12s)", ErrPayloadMismatch, what, ex.Fingerprint, fp))
@@ -66,25 +66,33 @@ func blocked(c Claim, fp, what string) error {
 	if ex.Status == StatusCompleted {
 		return nil
 	}
-	err := fmt.Errorf("%w: %s", ErrInProgress, what)
-	if !ex.LeaseExpiry.IsZero() {
-		if d := time.Until(ex.LeaseExpiry); d > 0 {
-			return handler.RetryAfter(d, err)
+	return handler.RetryAfter(inProgressDelay(base, attempt, ex.LeaseExpiry), fmt.Errorf("%w: %s", ErrInProgress, what))
+}
+
+// inProgressDelay is how long a delivery that found its key in progress
+// asks to wait: base on the first delivery, doubling with each attempt, and
+// never past the holder's lease (when the store reports it). Short and
+// growing, because the holder usually finishes soon and every redelivery
+// spends one of the queue's receives toward its dead-letter limit.
+func inProgressDelay(base time.Duration, attempt int, leaseEnd time.Time) time.Duration {
+	d := base << min(max(attempt-1, 0), 16)
+	if !leaseEnd.IsZero() {
+		if left := time.Until(leaseEnd); left > 0 && left < d {
+			d = left
 		}
 	}
-	return err
+	return max(d, time.Millisecond)
 }
 
 // detached returns a context for store calls that follow a handler run: it
 // ignores cancellation (the run is over; its outcome must be recorded) but
 // keeps a deadline that has not passed yet, so recording never makes an
-// invocation overrun its timeout. Past the deadline it allows finishTimeout.
+// invocation overrun its timeout: under handler.Process, finishers get a
+// context that ends inside the deadline margin. Past the deadline it allows
+// finishTimeout (a run abandoned at the deadline records itself late).
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	limit := time.Now().Add(finishTimeout)
 	dl, ok := ctx.Deadline()
-	if b := handler.BatchFrom(ctx); b != nil {
-		dl, ok = b.Deadline() // the invocation's end, not the handlers' margin
-	}
 	if ok && dl.After(time.Now()) && dl.Before(limit) {
 		limit = dl
 	}

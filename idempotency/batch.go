@@ -20,7 +20,22 @@ type batchState struct {
 	// smallBatch messages; smaller ones are searched.
 	byMsg map[*handler.Message]int
 	runs  []*keyRun
+
+	// Prompt completion: successful runs wait in done for at most
+	// completeLinger, then complete together while slower handlers of the
+	// batch still run; the flush takes whatever is left.
+	mu       sync.Mutex
+	done     []*keyRun
+	timer    *time.Timer
+	closed   bool // flushed: later runs complete themselves
+	inflight sync.WaitGroup
 }
+
+// completeLinger is how long a finished run of a batch waits before its
+// record is completed without the rest of the batch: long enough that a
+// batch of quick handlers finishes first and completes in one call, short
+// next to a slow handler, which no finished message waits for.
+const completeLinger = 2 * time.Millisecond
 
 // smallBatch is the largest batch whose messages and keys are found by
 // searching rather than through maps: ten pointer or key comparisons cost
@@ -105,7 +120,7 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		}
 		slab = slab[:len(slab)+1]
 		kr := &slab[len(slab)-1]
-		kr.key, kr.fp, kr.msg = key, fp, m
+		kr.key, kr.fp, kr.msg, kr.batch, kr.leaseEnd = key, fp, m, st, now.Add(lease)
 		if byKey != nil {
 			byKey[key] = kr
 		}
@@ -178,22 +193,73 @@ func (g *guard) handleInBatch(ctx context.Context, kr *keyRun, m *handler.Messag
 	return nil
 }
 
+// ready hands a successful run to the batch's prompt completion.
+func (st *batchState) ready(ctx context.Context, g *guard, kr *keyRun) {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		g.finish(ctx, []*keyRun{kr}) // the flush has passed: complete alone
+		return
+	}
+	st.done = append(st.done, kr)
+	if st.timer == nil {
+		st.timer = time.AfterFunc(completeLinger, func() { st.round(ctx, g) })
+	}
+	st.mu.Unlock()
+}
+
+// round completes the runs that are ready, while the batch still runs.
+func (st *batchState) round(ctx context.Context, g *guard) {
+	st.mu.Lock()
+	st.timer = nil
+	runs := st.done
+	st.done = nil
+	if st.closed || len(runs) == 0 {
+		st.mu.Unlock()
+		return
+	}
+	st.inflight.Add(1)
+	st.mu.Unlock()
+	defer st.inflight.Done()
+	g.finish(ctx, runs)
+}
+
 // flush finishes the batch's claims: completes the successful runs and
 // releases failed ones and those that never ran. Runs still going (abandoned
-// at the deadline) finish themselves when they end.
+// at the deadline) finish themselves when they end. It waits, within ctx,
+// for prompt completions still in flight.
 func (g *guard) flush(ctx context.Context, st *batchState) {
-	todo := make([]*keyRun, 0, len(st.runs))
+	st.mu.Lock()
+	st.closed = true
+	if st.timer != nil {
+		st.timer.Stop()
+		st.timer = nil
+	}
+	todo := append(make([]*keyRun, 0, len(st.runs)), st.done...)
+	st.done = nil
+	st.mu.Unlock()
 	for _, kr := range st.runs {
 		kr.mu.Lock()
 		already := kr.flushed
 		kr.flushed = true
-		if !already && kr.acquired() && (!kr.started || kr.finished) {
+		if !already && !kr.queued && kr.acquired() && (!kr.started || kr.finished) {
 			todo = append(todo, kr)
 		}
 		kr.mu.Unlock()
 	}
 	if len(todo) > 0 {
 		g.finish(ctx, todo)
+	}
+	waitGroup(ctx, &st.inflight)
+}
+
+// waitGroup waits for wg or until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 

@@ -68,7 +68,7 @@ func Do[T any](ctx context.Context, store Store, key string, fn func(context.Con
 		return zero, fmt.Errorf("idempotency: Do %q: claim: %w", key, err)
 	}
 	if !c.Acquired {
-		if err := blocked(c, o.Fingerprint, fmt.Sprintf("Do %q", key)); err != nil {
+		if err := blocked(c, o.Fingerprint, fmt.Sprintf("Do %q", key), 1, DefaultInProgressRetry); err != nil {
 			return zero, err
 		}
 		var v T
@@ -96,7 +96,7 @@ func Do[T any](ctx context.Context, store Store, key string, fn func(context.Con
 		result = nil
 	}
 	var cerr error
-	for attempt := 1; attempt <= DefaultCompleteAttempts; attempt++ {
+	for attempt := 1; attempt <= doCompleteAttempts; attempt++ {
 		if cerr = store.Complete(fctx, k, c.Token, result, o.TTL); cerr == nil || errors.Is(cerr, ErrLeaseLost) {
 			break
 		}
@@ -118,3 +118,7 @@ func callSafe[T any](ctx context.Context, fn func(context.Context) (T, error)) (
 	}()
 	return fn(ctx)
 }
+
+// doCompleteAttempts is how many times Do tries to store a result before it
+// returns the result anyway: its caller is waiting for it.
+const doCompleteAttempts = 3

@@ -16,9 +16,15 @@ import (
 type KeyFunc func(m *handler.Message) (string, error)
 
 // FromMessageID keys messages on Message.ID, which every adapter keeps stable
-// across redeliveries. It is the default.
+// across redeliveries. A copy redriven from a dead-letter queue carries its
+// original ID in the handler.AttrMessageID attribute, which is used instead,
+// so a redriven message that had completed is recognised as a duplicate. It
+// is the default.
 func FromMessageID() KeyFunc {
 	return func(m *handler.Message) (string, error) {
+		if id := m.Attributes[handler.AttrMessageID]; id != "" {
+			return id, nil
+		}
 		if m.ID == "" {
 			return "", errors.New("message has no ID")
 		}

@@ -11,30 +11,67 @@ import (
 	"github.com/eventfn/eventfn/handler"
 )
 
-// Middleware returns a handler.Middleware that makes the wrapped handler's
-// effect happen once per key, as the package documentation describes. The
-// returned middleware and the handlers it wraps are safe for concurrent use;
-// handlers wrapped by one Middleware value share its in-process cache.
-//
-// Middleware panics if store is nil.
-func Middleware(store Store, opts *Options) handler.Middleware {
-	if store == nil {
-		panic("idempotency: Middleware called with a nil Store")
-	}
-	o := opts.withDefaults()
-	cache := newCompletedCache(o.CacheSize)
-	bs, _ := store.(BatchStore)
-	return func(next handler.Handler) handler.Handler {
-		return &guard{store: store, batch: bs, o: o, cache: cache, next: next}
-	}
-}
-
-type guard struct {
+// Guard is the idempotency layer over one Store: it makes the effect of
+// every handler it wraps happen once per key, as the package documentation
+// describes. Handlers wrapped by one Guard share its in-process cache of
+// completed keys and its background completions. A Guard is safe for
+// concurrent use.
+type Guard struct {
 	store Store
 	batch BatchStore
 	o     Options
 	cache *completedCache
-	next  handler.Handler
+	retry *retrier
+}
+
+// New returns the Guard for store. It fails with an error matching ErrScope
+// when opts sets no Scope and no platform name is known (PlatformScope), or
+// when another Guard in this process already uses the scope on this store
+// (unless Options.ShareScope).
+func New(store Store, opts *Options) (*Guard, error) {
+	if store == nil {
+		return nil, errors.New("idempotency: New called with a nil Store")
+	}
+	o := opts.withDefaults()
+	if err := claimScope(store, &o); err != nil {
+		return nil, err
+	}
+	bs, _ := store.(BatchStore)
+	g := &Guard{store: store, batch: bs, o: o, cache: newCompletedCache(o.CacheSize)}
+	g.retry = newRetrier(g)
+	return g, nil
+}
+
+// Middleware returns the handler.Middleware of New(store, opts). It panics
+// with New's error, at construction, when New fails.
+func Middleware(store Store, opts *Options) handler.Middleware {
+	g, err := New(store, opts)
+	if err != nil {
+		panic(err)
+	}
+	return g.Middleware()
+}
+
+// Middleware returns a handler.Middleware that wraps handlers with g.
+func (g *Guard) Middleware() handler.Middleware { return g.Wrap }
+
+// Wrap returns next wrapped with g.
+func (g *Guard) Wrap(next handler.Handler) handler.Handler { return &guard{Guard: g, next: next} }
+
+// Scope returns the scope g's keys are hashed in.
+func (g *Guard) Scope() string { return g.o.Scope }
+
+// Flush waits until every completion that failed on a store error and is
+// being retried in the background has landed or been given up, or until
+// ctx ends. Call it at shutdown, with a bound, so a consumer that stops
+// right after a store outage still records what it did. It returns an error
+// naming how many completions were still pending when ctx ended.
+func (g *Guard) Flush(ctx context.Context) error { return g.retry.flush(ctx) }
+
+// guard is one handler wrapped by a Guard.
+type guard struct {
+	*Guard
+	next handler.Handler
 }
 
 // keyRun is the state of one key: the claim and the run that holds it.
@@ -43,23 +80,27 @@ type guard struct {
 type keyRun struct {
 	key, fp string
 	msg     *handler.Message // the message that ran (or will run)
+	batch   *batchState      // the batch that claimed the key; nil outside one
+	// leaseEnd is when the claim's lease ends unless extended: the bound of
+	// the background retries of its completion.
+	leaseEnd time.Time
 
 	mu sync.Mutex
 	// claim is the key's claim: in a batch, an element of the array the
-	// batch claim returned (not a copy: a Claim is 152 bytes, and the
-	// garbage a record leaves is much of its cost on a busy client); nil
-	// when claiming failed (claimErr).
+	// batch claim returned, not a copy; nil when claiming failed
+	// (claimErr).
 	claim     *Claim
 	claimErr  error
 	started   bool // in a batch: a message with this key has reached the handler
 	finished  bool
 	succeeded bool
 	flushed   bool // the batch has finished; this run completes or releases itself
+	queued    bool // in a batch: handed to the batch's prompt completion
 	err       error
 	done      chan struct{} // made by the first follower to wait; closed when the run ends
 }
 
-func (g *guard) event(ctx context.Context, e Event, m *handler.Message) {
+func (g *Guard) event(ctx context.Context, e Event, m *handler.Message) {
 	if g.o.OnEvent != nil {
 		g.o.OnEvent(ctx, e, m)
 	}
@@ -105,7 +146,7 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 	}
 	fp := g.o.Fingerprint(m)
 	if cfp, ok := g.cache.get(key, time.Now()); ok {
-		err := blocked(Claim{Existing: &Record{Status: StatusCompleted, Fingerprint: cfp}}, fp, "message "+m.ID)
+		err := blocked(Claim{Existing: &Record{Status: StatusCompleted, Fingerprint: cfp}}, fp, "message "+m.ID, m.DeliveryAttempt, g.o.InProgressRetry)
 		g.reportBlocked(ctx, err, m)
 		return err
 	}
@@ -116,6 +157,7 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 
 // claimAlone claims kr's key with a call of its own.
 func (kr *keyRun) claimAlone(ctx context.Context, store Store, req ClaimRequest) {
+	kr.leaseEnd = time.Now().Add(req.Lease)
 	c, err := store.Claim(ctx, req)
 	if err != nil {
 		kr.claimErr = err
@@ -153,9 +195,13 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		kr.mu.Lock()
 		kr.finished, kr.succeeded, kr.err = true, err == nil, err
 		self := kr.acquired() && (!inBatch || kr.flushed)
+		// A successful run in a batch completes without waiting for the
+		// batch's slowest handler; a failed one is released by the flush.
+		queue := !self && inBatch && kr.acquired() && err == nil
 		if self {
 			kr.flushed = true // nothing left for a batch flush to do
 		}
+		kr.queued = queue
 		done := kr.done
 		kr.mu.Unlock()
 		if done != nil {
@@ -163,6 +209,9 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		}
 		if self {
 			g.finish(ctx, []*keyRun{kr})
+		}
+		if queue {
+			kr.batch.ready(ctx, g, kr)
 		}
 		if panicked != nil {
 			panic(panicked)
@@ -187,7 +236,7 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		if c.Existing.Status == StatusCompleted && !mismatch(kr.fp, c.Existing.Fingerprint) {
 			g.cache.add(kr.key, c.Existing.Fingerprint, cacheExpiry(c.Existing.Expiry, g.o.TTL))
 		}
-		err := blocked(*c, kr.fp, "message "+m.ID)
+		err := blocked(*c, kr.fp, "message "+m.ID, m.DeliveryAttempt, g.o.InProgressRetry)
 		g.reportBlocked(ctx, err, m)
 		return err
 	}
@@ -227,35 +276,49 @@ func (g *guard) finish(ctx context.Context, runs []*keyRun) {
 	g.release(ctx, rel)
 }
 
+// complete marks the runs' records COMPLETED in one call. A completion that
+// fails on a store error goes to the background retrier, and the key is
+// cached as completed at once, so redeliveries to this process are
+// acknowledged meanwhile; the message is acknowledged either way, since its
+// effect has happened.
 func (g *guard) complete(ctx context.Context, runs []*keyRun) {
+	if len(runs) == 0 {
+		return
+	}
 	buf := completions.get(len(runs))
 	defer completions.put(buf)
-	for attempt := 1; len(runs) > 0; attempt++ {
-		items := (*buf)[:len(runs)]
-		for i, kr := range runs {
-			items[i] = Completion{Key: kr.key, Token: kr.claim.Token, TTL: g.o.TTL}
+	items := (*buf)[:len(runs)]
+	for i, kr := range runs {
+		items[i] = Completion{Key: kr.key, Token: kr.claim.Token, TTL: g.o.TTL}
+	}
+	errs := completeAll(ctx, g.store, g.batch, items)
+	expires := time.Now().Add(g.o.TTL)
+	for i, kr := range runs {
+		var err error
+		if i < len(errs) {
+			err = errs[i]
+		} else {
+			err = fmt.Errorf("%w: batch completion returned %d answers for %d keys", ErrStore, len(errs), len(items))
 		}
-		errs := completeAll(ctx, g.store, g.batch, items)
-		expires := time.Now().Add(g.o.TTL)
-		var again []*keyRun
-		for i, err := range errs {
-			kr := runs[i]
-			if err == nil {
-				g.cache.add(kr.key, kr.fp, expires)
-				continue
-			}
-			if !errors.Is(err, ErrLeaseLost) && attempt < g.o.CompleteAttempts && ctx.Err() == nil {
-				again = append(again, kr)
-				continue
-			}
-			g.o.Logger.ErrorContext(ctx, "idempotency: handler succeeded but its record could not be completed; the message is acknowledged, a later duplicate may run again",
-				slog.String("message_id", kr.msg.ID), slog.String("key", kr.key), slog.Int("attempts", attempt), slog.Any("error", err))
-			g.event(ctx, EventCompleteFailed, kr.msg)
+		switch {
+		case err == nil:
+			g.cache.add(kr.key, kr.fp, expires)
+		case errors.Is(err, ErrLeaseLost):
+			g.completeFailed(ctx, kr.msg, kr.key, 1, err)
+		default:
+			g.cache.add(kr.key, kr.fp, expires)
+			g.retry.add(pendingCompletion{key: kr.key, token: kr.claim.Token, fp: kr.fp, msg: kr.msg, leaseEnd: kr.leaseEnd, err: err})
 		}
-		runs = again
-		if len(runs) > 0 && !sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond) {
-			break
-		}
+	}
+}
+
+// completeFailed reports a run whose effect happened but whose record could
+// not be completed: a later duplicate may run again.
+func (g *Guard) completeFailed(ctx context.Context, m *handler.Message, key string, attempts int, err error) {
+	g.o.Logger.ErrorContext(ctx, "idempotency: handler succeeded but its record could not be completed; the message is acknowledged, a later duplicate may run again",
+		slog.String("message_id", m.ID), slog.String("key", key), slog.Int("attempts", attempts), slog.Any("error", err))
+	if g.o.OnEvent != nil {
+		g.o.OnEvent(ctx, EventCompleteFailed, m)
 	}
 }
 
@@ -277,7 +340,7 @@ func (g *guard) release(ctx context.Context, runs []*keyRun) {
 		}
 	}
 	for i, err := range errs {
-		if err != nil && !errors.Is(err, ErrLeaseLost) {
+		if err != nil && !errors.Is(err, ErrLeaseLost) && i < len(runs) {
 			g.o.Logger.WarnContext(ctx, "idempotency: could not release claim; the lease will free the key",
 				slog.String("message_id", runs[i].msg.ID), slog.Any("error", err))
 			g.event(ctx, EventReleaseFailed, runs[i].msg)

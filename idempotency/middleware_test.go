@@ -152,7 +152,7 @@ func TestPanicReleasesTheClaim(t *testing.T) {
 	if s.releases.Load() != 1 {
 		t.Fatalf("releases = %d", s.releases.Load())
 	}
-	if _, err := s.Get(context.Background(), idempotency.HashKey(idempotency.DefaultScope, "p")); !errors.Is(err, idempotency.ErrNotFound) {
+	if _, err := s.Get(context.Background(), idempotency.HashKey(testScope, "p")); !errors.Is(err, idempotency.ErrNotFound) {
 		t.Fatalf("claim left behind: %v", err)
 	}
 }
@@ -221,7 +221,7 @@ func TestPayloadMismatchIsPermanent(t *testing.T) {
 	if !errors.Is(err, idempotency.ErrPayloadMismatch) || handler.Classify(err) != handler.Reject {
 		t.Fatalf("err = %v", err)
 	}
-	h = idempotency.Middleware(s, &idempotency.Options{Key: idempotency.FromAttribute("key"), DisableFingerprint: true, CacheSize: -1})(c.handler(nil))
+	h = idempotency.Middleware(s, &idempotency.Options{Key: idempotency.FromAttribute("key"), DisableFingerprint: true, CacheSize: -1, ShareScope: true})(c.handler(nil))
 	if err := h.Handle(context.Background(), b); err != nil {
 		t.Fatalf("fingerprint disabled: %v", err)
 	}
@@ -308,26 +308,6 @@ func TestLeaseFollowsTheDeadlineWithinBounds(t *testing.T) {
 	}
 }
 
-func TestCompleteFailureStillAcks(t *testing.T) {
-	s := newSpy()
-	s.failComplete.Store(true)
-	var events sync.Map
-	var c counter
-	h := idempotency.Middleware(s, &idempotency.Options{
-		CompleteAttempts: 2,
-		OnEvent:          func(_ context.Context, e idempotency.Event, _ *handler.Message) { events.Store(e, true) },
-	})(c.handler(nil))
-	if err := h.Handle(context.Background(), msg("m", "a")); err != nil {
-		t.Fatalf("a done effect became a failure: %v", err)
-	}
-	if s.completes.Load() != 2 {
-		t.Errorf("Complete tried %d times, want 2", s.completes.Load())
-	}
-	if _, ok := events.Load(idempotency.EventCompleteFailed); !ok {
-		t.Error("EventCompleteFailed not reported")
-	}
-}
-
 func TestStoreDownFailsWithoutRunning(t *testing.T) {
 	s := newSpy()
 	s.failClaim.Store(true)
@@ -389,7 +369,7 @@ func TestBatchReleasesClaimsOfMessagesThatNeverRan(t *testing.T) {
 		t.Fatalf("res[1] = %v", res[1].Err)
 	}
 	for _, id := range []string{"1", "2", "3"} {
-		if _, err := s.Get(context.Background(), idempotency.HashKey(idempotency.DefaultScope, id)); !errors.Is(err, idempotency.ErrNotFound) {
+		if _, err := s.Get(context.Background(), idempotency.HashKey(testScope, id)); !errors.Is(err, idempotency.ErrNotFound) {
 			t.Errorf("claim for %s left behind after the batch: %v", id, err)
 		}
 	}
@@ -398,7 +378,7 @@ func TestBatchReleasesClaimsOfMessagesThatNeverRan(t *testing.T) {
 		m.DeliveryAttempt = 2
 	}
 	c2 := counter{}
-	h = idempotency.Middleware(s, nil)(c2.handler(nil))
+	h = idempotency.Middleware(s, &idempotency.Options{ShareScope: true})(c2.handler(nil)) // the same consumer, restarted
 	for _, r := range handler.Process(context.Background(), h, batch, nil) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
@@ -460,7 +440,7 @@ func TestAbandonedRunCompletesItselfWhenItEnds(t *testing.T) {
 	if !errors.Is(res[0].Err, handler.ErrDeadline) || res[1].Err != nil {
 		t.Fatalf("results: %v, %v", res[0].Err, res[1].Err)
 	}
-	key := idempotency.HashKey(idempotency.DefaultScope, "slow")
+	key := idempotency.HashKey(testScope, "slow")
 	if r, err := s.Get(context.Background(), key); err != nil || r.Status != idempotency.StatusInProgress {
 		t.Fatalf("abandoned run's claim: %+v, %v; want IN_PROGRESS", r, err)
 	}

@@ -10,9 +10,16 @@ import (
 
 // Options configure Middleware. The zero value is ready to use.
 type Options struct {
-	// Scope separates the keys of different consumers of the same messages,
-	// typically the function name. Default: "default".
+	// Scope separates the keys of different consumers of the same messages.
+	// Default: the platform's function or service name (see PlatformScope).
+	// With neither, New refuses to build the middleware: a shared constant
+	// would let one handler's records acknowledge another handler's work.
 	Scope string
+	// ShareScope allows more than one middleware in this process to use the
+	// same Scope on the same Store, which New otherwise refuses. Set it only
+	// when the handlers really are one consumer (the same handler wrapped for
+	// two adapters, say).
+	ShareScope bool
 	// Key derives each message's raw key. Default: FromMessageID().
 	Key KeyFunc
 	// AllowMissingKey runs a message whose key cannot be derived without
@@ -39,10 +46,16 @@ type Options struct {
 	// in-flight delivery waits for it to finish before failing with
 	// ErrInProgress. Default: 0, fail at once (the platform redelivers).
 	WaitInProgress time.Duration
-	// CompleteAttempts is how many times a failed Complete is tried before
-	// the message is acknowledged anyway and EventCompleteFailed reported.
-	// Default: 3.
-	CompleteAttempts int
+	// InProgressRetry is the delay a delivery that found its key in progress
+	// asks the platform to wait before redelivering it (handler.RetryAfter):
+	// InProgressRetry on the first delivery, doubling with each
+	// Message.DeliveryAttempt, never past the holder's lease. Each such
+	// round uses one of the queue's receives toward its dead-letter limit
+	// (SQS maxReceiveCount, Pub/Sub max delivery attempts, Service Bus
+	// MaxDeliveryCount): the delays sum to InProgressRetry × (2^(n-1) - 1)
+	// over n deliveries, which must exceed the handler's run time.
+	// Default: 1s.
+	InProgressRetry time.Duration
 	// Logger receives warnings and errors. Default: slog.Default().
 	Logger *slog.Logger
 	// OnEvent, if set, is called for every idempotency decision; use it for
@@ -63,17 +76,23 @@ const (
 	// EventPayloadMismatch: the key was used for another payload.
 	EventPayloadMismatch
 	// EventCompleteFailed: the handler succeeded but the record could not be
-	// marked COMPLETED (store down or lease lost); the message was
-	// acknowledged anyway.
+	// marked COMPLETED: the lease was lost, or the store stayed unreachable
+	// until the claim's lease ended. The message was acknowledged anyway.
 	EventCompleteFailed
 	// EventReleaseFailed: a failed run's claim could not be released; its
 	// lease frees the key.
 	EventReleaseFailed
 	// EventNoKey: no key could be derived.
 	EventNoKey
+	// EventLeaseLost: a heartbeat found the claim taken over or gone while
+	// the handler ran; the handler's context was cancelled.
+	EventLeaseLost
+	// EventCompleteRetried: a completion that failed on a store error landed
+	// later, from the background retry.
+	EventCompleteRetried
 )
 
-var eventNames = [...]string{"", "claimed", "duplicate", "in_progress", "payload_mismatch", "complete_failed", "release_failed", "no_key"}
+var eventNames = [...]string{"", "claimed", "duplicate", "in_progress", "payload_mismatch", "complete_failed", "release_failed", "no_key", "lease_lost", "complete_retried"}
 
 // String returns the event's snake_case name.
 func (e Event) String() string {
@@ -85,13 +104,12 @@ func (e Event) String() string {
 
 // Defaults of Options.
 const (
-	DefaultTTL              = 24 * time.Hour
-	DefaultLease            = 5 * time.Minute
-	DefaultMinLease         = time.Second
-	DefaultMaxLease         = 15 * time.Minute
-	DefaultCacheSize        = 4096
-	DefaultCompleteAttempts = 3
-	DefaultScope            = "default"
+	DefaultTTL             = 24 * time.Hour
+	DefaultLease           = 5 * time.Minute
+	DefaultMinLease        = time.Second
+	DefaultMaxLease        = 15 * time.Minute
+	DefaultCacheSize       = 4096
+	DefaultInProgressRetry = time.Second
 )
 
 func (o *Options) withDefaults() Options {
@@ -100,7 +118,7 @@ func (o *Options) withDefaults() Options {
 		r = *o
 	}
 	if r.Scope == "" {
-		r.Scope = DefaultScope
+		r.Scope = PlatformScope()
 	}
 	if r.Key == nil {
 		r.Key = FromMessageID()
@@ -129,8 +147,8 @@ func (o *Options) withDefaults() Options {
 	if r.CacheSize == 0 {
 		r.CacheSize = DefaultCacheSize
 	}
-	if r.CompleteAttempts <= 0 {
-		r.CompleteAttempts = DefaultCompleteAttempts
+	if r.InProgressRetry <= 0 {
+		r.InProgressRetry = DefaultInProgressRetry
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()

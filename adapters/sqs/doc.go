@@ -3,7 +3,7 @@
 // and as a long-polling Consumer for containers and local runs.
 //
 //	func main() {
-//		sqs.Start(handler.Chain(myHandler, idempotency.Middleware(store, nil)), nil)
+//		sqs.Start(handler.Chain(myHandler, idempotency.Middleware(store, nil)), nil) // scope: the function name
 //	}
 //
 // Start hands aws-lambda-go a lambda.Handler that passes the raw payload to

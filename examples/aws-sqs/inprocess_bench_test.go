@@ -58,7 +58,7 @@ func BenchmarkInProcess10(b *testing.B) {
 	noop := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	b.Run("adapter-only", func(b *testing.B) { run(b, noop) })
 	b.Run("adapter+idempotency-memstore", func(b *testing.B) {
-		run(b, idempotency.Middleware(memstore.New(nil), &idempotency.Options{Key: idempotency.FromJSONField("id")})(noop))
+		run(b, idempotency.Middleware(memstore.New(nil), &idempotency.Options{Scope: "bench", Key: idempotency.FromJSONField("id")})(noop))
 	})
 	b.Run("orders-handler-alone", func(b *testing.B) { // the user's code, for subtraction
 		h := orders.NewHandler(orders.ConfigFromEnv())

@@ -441,7 +441,7 @@ func Run(t *testing.T, h Harness) {
 				t.Errorf("Get on an unreachable store: err = %v, want a store error", err)
 			}
 			var ran atomic.Bool
-			wrapped := idempotency.Middleware(s, nil)(handler.HandlerFunc(func(context.Context, *handler.Message) error {
+			wrapped := idempotency.Middleware(s, &idempotency.Options{Scope: "unreachable"})(handler.HandlerFunc(func(context.Context, *handler.Message) error {
 				ran.Store(true)
 				return nil
 			}))
