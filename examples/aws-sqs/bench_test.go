@@ -66,7 +66,7 @@ func BenchmarkColdStart(b *testing.B) {
 			var total time.Duration
 			for b.Loop() {
 				cmd := exec.Command(bin)
-				cmd.Env = append([]string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "PATH=/usr/bin:/bin"}, st.env...)
+				cmd.Env = append([]string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=orders", "PATH=/usr/bin:/bin"}, st.env...)
 				start := time.Now()
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
