@@ -1,6 +1,6 @@
 module github.com/eventfn/eventfn/examples/orders
 
-go 1.26.8
+go 1.26.0
 
 require github.com/eventfn/eventfn v0.0.0
 
