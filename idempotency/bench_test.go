@@ -51,6 +51,7 @@ func (nullStore) Claim(context.Context, idempotency.ClaimRequest) (idempotency.C
 }
 func (nullStore) Complete(context.Context, string, string, []byte, time.Duration) error { return nil }
 func (nullStore) Release(context.Context, string, string) error                         { return nil }
+func (nullStore) Extend(context.Context, string, string, time.Duration) error           { return nil }
 func (nullStore) Get(context.Context, string) (idempotency.Record, error) {
 	return idempotency.Record{}, idempotency.ErrNotFound
 }

@@ -74,9 +74,9 @@ type Claim struct {
 // one is Acquired. Implementations must be safe for concurrent use and must
 // pass idempotency/storetest.
 //
-// Errors: a stale or unknown token makes Complete and Release return an
-// error matching ErrLeaseLost and change nothing; any failure to reach the
-// store is returned wrapped (never a silent success).
+// Errors: a stale or unknown token makes Complete, Release and Extend return
+// an error matching ErrLeaseLost and change nothing; any failure to reach
+// the store is returned wrapped with ErrStore (never a silent success).
 type Store interface {
 	// Claim claims req.Key if it is absent, or IN_PROGRESS with an expired
 	// lease (or COMPLETED past its expiry); otherwise it returns the record
@@ -88,6 +88,14 @@ type Store interface {
 	// Release deletes key if token still holds the claim, so a redelivery
 	// can run the handler again.
 	Release(ctx context.Context, key, token string) error
+	// Extend renews the IN_PROGRESS claim that token holds on key so that
+	// its lease ends lease from now (on the server's clock where the store
+	// expires keys itself), keeping its token and fingerprint: a handler
+	// that runs longer than its lease keeps the key. It returns an error
+	// matching ErrLeaseLost and changes nothing when token does not hold
+	// the claim: another claim's token, a lease already expired (even if no
+	// other delivery took the key), no record, or a COMPLETED record.
+	Extend(ctx context.Context, key, token string, lease time.Duration) error
 	// Get returns the record for key, or an error matching ErrNotFound.
 	Get(ctx context.Context, key string) (Record, error)
 }

@@ -285,6 +285,46 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return s.leaseLost("release", key, ccf.Item, now)
 }
 
+// Extend implements idempotency.Store with one UpdateItem conditioned, as
+// Complete, on the token, the IN_PROGRESS status and an unexpired lease: it
+// moves the lease to now+lease in both expiry attributes. An SDK retry of a
+// request whose first attempt was applied passes the same condition again.
+func (s *Store) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	if token == "" {
+		return fmt.Errorf("%w: dynamostore: extend: key %.80q: empty token", idempotency.ErrLeaseLost, key)
+	}
+	if lease <= 0 {
+		return s.storeErr("extend", key, fmt.Errorf("lease must be positive, got %s", lease))
+	}
+	now := s.o.Now()
+	exp := now.Add(lease)
+	names := s.exprNames("#st", "#tok", "#exp")
+	names["#ttl"] = s.o.ExpiryAttribute
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      s.keyOf(key),
+		UpdateExpression:         aws.String("SET #exp = :exp, #ttl = :ttl"),
+		ConditionExpression:      aws.String("#tok = :token AND #st = :inprogress AND #exp > :now"),
+		ExpressionAttributeNames: names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inprogress": &types.AttributeValueMemberS{Value: idempotency.StatusInProgress.String()},
+			":token":      &types.AttributeValueMemberS{Value: token},
+			":exp":        millis(exp),
+			":ttl":        ttlSeconds(exp),
+			":now":        millis(now),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return s.storeErr("extend", key, err)
+	}
+	return s.leaseLost("extend", key, ccf.Item, now)
+}
+
 // leaseLost explains why a token-fenced write found its condition false.
 func (s *Store) leaseLost(op, key string, old map[string]types.AttributeValue, now time.Time) error {
 	why := "has no record"

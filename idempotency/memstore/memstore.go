@@ -118,6 +118,25 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
+// Extend implements idempotency.Store.
+func (s *Store) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: memstore: %w", idempotency.ErrStore, err)
+	}
+	if lease <= 0 {
+		return fmt.Errorf("%w: memstore: lease must be positive, got %s", idempotency.ErrStore, lease)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.held(key, token)
+	if err != nil {
+		return err
+	}
+	r.LeaseExpiry = s.now().Add(lease)
+	s.m[key] = r
+	return nil
+}
+
 // Get implements idempotency.Store.
 func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, error) {
 	if err := ctx.Err(); err != nil {

@@ -128,10 +128,15 @@ func (s *Store) Close() error {
 // a COMPLETED one without a result 79.
 const (
 	tokenLen = idempotency.TokenLen
+	fenceLen = 1 + tokenLen // "P" and the token: what the scripts compare
 	msLen    = 13
-	hdrLen   = 1 + tokenLen + msLen // 36
+	hdrLen   = fenceLen + msLen // 36
 	fpLenLen = 8
 )
+
+// fence is the part of a claimed value that identifies the claim. The
+// caller has checked the token with validToken.
+func fence(token string) string { return token[:fenceLen] }
 
 // appendPadded appends n in decimal, zero-padded to width digits.
 func appendPadded(b []byte, n int64, width int) []byte {
@@ -196,27 +201,31 @@ func decode(key, v string) (idempotency.Record, error) {
 	return r, nil
 }
 
-// The token a Claim returns is the exact IN_PROGRESS value it wrote, so
-// fencing is one string comparison and the client builds the COMPLETED
-// value itself: the scripts stay as small as Lua allows.
+// The token a Claim returns is the IN_PROGRESS value it wrote. The scripts
+// fence on its first fenceLen bytes, "P" and the random token, which Extend
+// keeps while it rewrites the lease after them; a COMPLETED value starts
+// with "C" and never matches a fence. The client builds the completed and
+// the renewed values itself, so the scripts stay as small as Lua allows.
 //
-// KEYS[1] key; ARGV[1] the claimed value; ARGV[2] the completed value;
-// ARGV[3] ttl ms. Returns 1 done, 0 no record, -1 held by another claim or
-// already completed.
-var completeScript = redis.NewScript(`
+// fencedSetScript completes a claim (Complete) or renews it (Extend, where
+// the key's PX moves with the value's lease, so the server still frees a
+// crashed claim on its own clock). KEYS[1] key; ARGV[1] the claim's fence;
+// ARGV[2] the completed or renewed value; ARGV[3] ttl or lease ms. Returns
+// 1 done, 0 no record, -1 held by another claim or already completed.
+var fencedSetScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
-if cur ~= ARGV[1] then return -1 end
+if string.sub(cur, 1, #ARGV[1]) ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
 
-// KEYS[1] key; ARGV[1] the claimed value. Returns 1 deleted, 0 no record,
+// KEYS[1] key; ARGV[1] the claim's fence. Returns 1 deleted, 0 no record,
 // -1 held by another claim.
 var releaseScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
-if cur ~= ARGV[1] then return -1 end
+if string.sub(cur, 1, #ARGV[1]) ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
 return 1
 `)
@@ -226,26 +235,26 @@ return 1
 // the server far less than one call per key. Cluster and ring clients use the
 // per-key scripts, pipelined, so no script touches keys of two slots.
 //
-// KEYS: the keys; ARGV[1] ttl ms; then the claimed and the completed value
-// for each key. Returns one code per key, as completeScript.
+// KEYS: the keys; ARGV[1] ttl ms; then the fence and the completed value
+// for each key. Returns one code per key, as fencedSetScript.
 var completeManyScript = redis.NewScript(`
 local out = {}
 for i, k in ipairs(KEYS) do
   local cur = redis.call('GET', k)
   if not cur then out[i] = 0
-  elseif cur ~= ARGV[2*i] then out[i] = -1
+  elseif string.sub(cur, 1, #ARGV[2*i]) ~= ARGV[2*i] then out[i] = -1
   else redis.call('SET', k, ARGV[2*i + 1], 'PX', ARGV[1]); out[i] = 1 end
 end
 return out
 `)
 
-// KEYS: the keys; ARGV[i]: the claimed value of KEYS[i].
+// KEYS: the keys; ARGV[i]: the fence of KEYS[i]'s claim.
 var releaseManyScript = redis.NewScript(`
 local out = {}
 for i, k in ipairs(KEYS) do
   local cur = redis.call('GET', k)
   if not cur then out[i] = 0
-  elseif cur ~= ARGV[i] then out[i] = -1
+  elseif string.sub(cur, 1, #ARGV[i]) ~= ARGV[i] then out[i] = -1
   else redis.call('DEL', k); out[i] = 1 end
 end
 return out
@@ -374,7 +383,7 @@ func clampTTL(ttl time.Duration) time.Duration { return max(ttl, time.Millisecon
 
 func completeArgs(token string, result []byte, ttl time.Duration) []any {
 	ttl = clampTTL(ttl)
-	return []any{token, completedValue(token, result, time.Now().Add(ttl)), ttl.Milliseconds()}
+	return []any{fence(token), completedValue(token, result, time.Now().Add(ttl)), ttl.Milliseconds()}
 }
 
 // Complete implements idempotency.Store.
@@ -385,7 +394,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, result []byte, 
 	if errs, ok := s.completeWatched(ctx, nil, []string{key}, []string{token}, []idempotency.Completion{{Key: key, Token: token, Result: result, TTL: ttl}}); ok {
 		return errs[0]
 	}
-	n, err := completeScript.Run(ctx, s.c, []string{s.prefix + key}, completeArgs(token, result, ttl)...).Int64()
+	n, err := fencedSetScript.Run(ctx, s.c, []string{s.prefix + key}, completeArgs(token, result, ttl)...).Int64()
 	return scriptResult(key, "complete", n, err)
 }
 
@@ -395,8 +404,28 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 		return scriptResult(key, "release", -1, nil)
 	}
 	s.ss.end([]string{token})
-	n, err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, token).Int64()
+	n, err := releaseScript.Run(ctx, s.c, []string{s.prefix + key}, fence(token)).Int64()
 	return scriptResult(key, "release", n, err)
+}
+
+// Extend implements idempotency.Store with one fenced script that rewrites
+// the claim's value with the new lease end and sets the key's PX to lease.
+// A batch session holding the claim is ended first: the write would abort
+// its transaction anyway.
+func (s *Store) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	if !validToken(token) {
+		return scriptResult(key, "extend", -1, nil)
+	}
+	if err := checkLease(idempotency.ClaimRequest{Lease: lease}); err != nil {
+		return err
+	}
+	s.ss.end([]string{token})
+	var buf valueBuf
+	b := append(buf[:0], token[:fenceLen]...)
+	b = appendPadded(b, time.Now().Add(lease).UnixMilli(), msLen)
+	b = append(b, token[hdrLen:]...)
+	n, err := fencedSetScript.Run(ctx, s.c, []string{s.prefix + key}, fence(token), string(b), lease.Milliseconds()).Int64()
+	return scriptResult(key, "extend", n, err)
 }
 
 // Get implements idempotency.Store.
@@ -677,8 +706,8 @@ func (s *Store) CompleteBatch(ctx context.Context, items []idempotency.Completio
 		expires = time.Now().Add(ttl)
 		head = []any{ttl.Milliseconds()}
 	}
-	return s.fencedBatch(ctx, "complete", completeScript, completeManyScript, many, head, keys, tokens,
-		func(i int) []any { return []any{tokens[i], completedValue(tokens[i], items[i].Result, expires)} },
+	return s.fencedBatch(ctx, "complete", fencedSetScript, completeManyScript, many, head, keys, tokens,
+		func(i int) []any { return []any{fence(tokens[i]), completedValue(tokens[i], items[i].Result, expires)} },
 		func(i int) []any { return completeArgs(tokens[i], items[i].Result, items[i].TTL) })
 }
 
@@ -689,7 +718,7 @@ func (s *Store) ReleaseBatch(ctx context.Context, items []idempotency.Release) [
 		keys[i], tokens[i] = it.Key, it.Token
 	}
 	s.ss.end(tokens)
-	args := func(i int) []any { return []any{tokens[i]} }
+	args := func(i int) []any { return []any{fence(tokens[i])} }
 	return s.fencedBatch(ctx, "release", releaseScript, releaseManyScript, len(items) > 1, nil, keys, tokens, args, args)
 }
 

@@ -11,7 +11,8 @@
 //
 // The suite checks claim, complete and release; IN_PROGRESS inside the lease
 // and takeover after it; fencing by token (a stale token changes nothing);
-// TTL; fingerprints surviving completion; 50 goroutines racing for one key;
+// TTL; fingerprints surviving completion; Extend renewing a claim and
+// fenced like Complete; 50 goroutines racing for one key;
 // cancelled contexts; very long and non-UTF-8 keys; binary results; batch
 // operations when the store implements idempotency.BatchStore; an
 // unreachable backend failing loudly; and the middleware and Do working on
@@ -54,39 +55,44 @@ func key(t *testing.T) string {
 
 const long = 10 * time.Second
 
+var ctx = context.Background()
+
+// claim claims k and checks the answer's shape.
+func claim(t *testing.T, s idempotency.Store, k, fp string, lease time.Duration) idempotency.Claim {
+	t.Helper()
+	c, err := s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: fp, Lease: lease})
+	if err != nil {
+		t.Fatalf("Claim(%q): %v", k, err)
+	}
+	checkClaim(t, c)
+	return c
+}
+
+// mustAcquire claims k and fails t unless the claim is acquired.
+func mustAcquire(t *testing.T, s idempotency.Store, k, fp string, lease time.Duration) string {
+	t.Helper()
+	c := claim(t, s, k, fp, lease)
+	if !c.Acquired || c.Token == "" {
+		t.Fatalf("Claim(%q) = %+v, want acquired with a token", k, c)
+	}
+	return c.Token
+}
+
+func mustGet(t *testing.T, s idempotency.Store, k string) idempotency.Record {
+	t.Helper()
+	r, err := s.Get(ctx, k)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", k, err)
+	}
+	return r
+}
+
 // Run runs the conformance suite against h.
 func Run(t *testing.T, h Harness) {
 	if h.LeaseGranularity <= 0 {
 		h.LeaseGranularity = 200 * time.Millisecond
 	}
-	ctx := context.Background()
 	short := h.LeaseGranularity
-
-	claim := func(t *testing.T, s idempotency.Store, k, fp string, lease time.Duration) idempotency.Claim {
-		t.Helper()
-		c, err := s.Claim(ctx, idempotency.ClaimRequest{Key: k, Fingerprint: fp, Lease: lease})
-		if err != nil {
-			t.Fatalf("Claim(%q): %v", k, err)
-		}
-		checkClaim(t, c)
-		return c
-	}
-	mustAcquire := func(t *testing.T, s idempotency.Store, k, fp string, lease time.Duration) string {
-		t.Helper()
-		c := claim(t, s, k, fp, lease)
-		if !c.Acquired || c.Token == "" {
-			t.Fatalf("Claim(%q) = %+v, want acquired with a token", k, c)
-		}
-		return c.Token
-	}
-	mustGet := func(t *testing.T, s idempotency.Store, k string) idempotency.Record {
-		t.Helper()
-		r, err := s.Get(ctx, k)
-		if err != nil {
-			t.Fatalf("Get(%q): %v", k, err)
-		}
-		return r
-	}
 
 	t.Run("claim then complete makes later claims see COMPLETED with fingerprint and result", func(t *testing.T) {
 		s, k := h.New(t), key(t)
@@ -308,6 +314,20 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	for _, p := range []struct {
+		name string
+		test func(*testing.T, Harness)
+	}{
+		{"Extend keeps the claim past its original lease", testExtendKeepsTheClaimPastItsLease},
+		{"Extend with a stale token is ErrLeaseLost and changes nothing", testExtendWithAStaleTokenIsLeaseLost},
+		{"Extend after the lease ran out is ErrLeaseLost", testExtendAfterExpiryIsLeaseLost},
+		{"Extend of a COMPLETED record is ErrLeaseLost and keeps it", testExtendOfACompletedRecordIsLeaseLost},
+		{"Extend of an absent key is ErrLeaseLost and creates nothing", testExtendOfAnAbsentKeyIsLeaseLost},
+		{"extended batch claims complete and release with the batch methods", testExtendedBatchClaimsComplete},
+	} {
+		t.Run(p.name, func(t *testing.T) { p.test(t, h) })
+	}
+
 	t.Run("batch operations answer each item in order", func(t *testing.T) {
 		s := h.New(t)
 		bs, ok := s.(idempotency.BatchStore)
@@ -436,6 +456,9 @@ func Run(t *testing.T, h Harness) {
 			}
 			if err := s.Release(cctx, key(t), strings.Repeat("0", 32)); err == nil {
 				t.Error("Release on an unreachable store succeeded")
+			}
+			if err := s.Extend(cctx, key(t), "P"+strings.Repeat("0", 40), long); !errors.Is(err, idempotency.ErrStore) {
+				t.Errorf("Extend on an unreachable store: err = %v, want ErrStore", err)
 			}
 			if _, err := s.Get(cctx, key(t)); err == nil || errors.Is(err, idempotency.ErrNotFound) {
 				t.Errorf("Get on an unreachable store: err = %v, want a store error", err)
