@@ -120,7 +120,8 @@ func (g *guard) claimBatch(ctx context.Context, b *handler.Batch, st *batchState
 		}
 		slab = slab[:len(slab)+1]
 		kr := &slab[len(slab)-1]
-		kr.key, kr.fp, kr.msg, kr.batch, kr.leaseEnd = key, fp, m, st, now.Add(lease)
+		kr.key, kr.fp, kr.msg, kr.batch = key, fp, m, st
+		kr.lease, kr.leaseEnd = lease, now.Add(lease)
 		if byKey != nil {
 			byKey[key] = kr
 		}

@@ -81,8 +81,10 @@ type keyRun struct {
 	key, fp string
 	msg     *handler.Message // the message that ran (or will run)
 	batch   *batchState      // the batch that claimed the key; nil outside one
-	// leaseEnd is when the claim's lease ends unless extended: the bound of
-	// the background retries of its completion.
+	// lease is the claim's lease; leaseEnd is when it ends unless extended
+	// again, the bound of the background retries of its completion. The
+	// heartbeat moves leaseEnd (under mu).
+	lease    time.Duration
 	leaseEnd time.Time
 
 	mu sync.Mutex
@@ -157,7 +159,7 @@ func (g *guard) Handle(ctx context.Context, m *handler.Message) error {
 
 // claimAlone claims kr's key with a call of its own.
 func (kr *keyRun) claimAlone(ctx context.Context, store Store, req ClaimRequest) {
-	kr.leaseEnd = time.Now().Add(req.Lease)
+	kr.lease, kr.leaseEnd = req.Lease, time.Now().Add(req.Lease)
 	c, err := store.Claim(ctx, req)
 	if err != nil {
 		kr.claimErr = err
@@ -223,10 +225,14 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 	}
 	c := kr.claim
 	if !c.Acquired {
-		held, err := acquire(ctx, g.store, ClaimRequest{Key: kr.key, Fingerprint: kr.fp, Lease: g.lease(ctx)}, c, g.o.WaitInProgress)
+		lease := g.lease(ctx)
+		held, err := acquire(ctx, g.store, ClaimRequest{Key: kr.key, Fingerprint: kr.fp, Lease: lease}, c, g.o.WaitInProgress)
 		c = &held
 		kr.mu.Lock()
 		kr.claim = c
+		if c.Acquired {
+			kr.lease, kr.leaseEnd = lease, time.Now().Add(lease)
+		}
 		kr.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("idempotency: claim for message %s: %w", m.ID, err)
@@ -241,13 +247,15 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		return err
 	}
 	g.event(ctx, EventClaimed, m)
+	hctx, stop := g.heartbeat(ctx, kr, m)
+	defer stop()
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = v
 			err = &handler.PanicError{Value: v}
 		}
 	}()
-	return g.next.Handle(ctx, m)
+	return g.next.Handle(hctx, m)
 }
 
 func cacheExpiry(recordExpiry time.Time, ttl time.Duration) time.Time {
