@@ -233,7 +233,7 @@ func TestStoreTimeoutFailsEveryMessage(t *testing.T) {
 	s := redisstore.New(redis.NewClient(o), nil)
 	defer s.Close()
 	var ran atomic.Bool
-	h := idempotency.Middleware(s, nil)(handler.HandlerFunc(func(context.Context, *handler.Message) error { ran.Store(true); return nil }))
+	h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name()})(handler.HandlerFunc(func(context.Context, *handler.Message) error { ran.Store(true); return nil }))
 	for _, r := range handler.Process(context.Background(), h, batchOf("timeout", 5), nil) {
 		if r.Outcome != handler.Retry {
 			t.Errorf("message %s: outcome %v, want retry", r.Message.ID, r.Outcome)
