@@ -27,8 +27,9 @@
 //	      Enabled: true
 //
 // The function needs dynamodb:GetItem, PutItem, UpdateItem and DeleteItem on
-// the table, nothing else (CreateTable also needs CreateTable,
-// DescribeTable, DescribeTimeToLive and UpdateTimeToLive).
+// the table, and DescribeTable when it uses Open, which checks the table
+// (CreateTable also needs CreateTable, DescribeTimeToLive and
+// UpdateTimeToLive).
 //
 // An item holds (default attribute names, see Options): pk, the key;
 // status, IN_PROGRESS or COMPLETED; token, the fencing token; fingerprint
@@ -51,9 +52,10 @@
 //     condition fails, DynamoDB returns the blocking item with the error
 //     (ReturnValuesOnConditionCheckFailure ALL_OLD), so a duplicate costs
 //     one call and one write capacity unit.
-//   - Complete is an UpdateItem and Release a DeleteItem, each conditioned on
-//     the claim's token, the IN_PROGRESS status and an unexpired lease; a
-//     stale token gets idempotency.ErrLeaseLost and changes nothing.
+//   - Complete and Extend are an UpdateItem and Release a DeleteItem, each
+//     conditioned on the claim's token, the IN_PROGRESS status and an
+//     unexpired lease; a stale token gets idempotency.ErrLeaseLost and
+//     changes nothing. Extend moves both expiry attributes.
 //   - Get is a strongly consistent GetItem.
 //   - DynamoDB's TTL deletes expired items lazily (within days), so every
 //     condition and Get compares expiry_ms with the clock: an expired item
@@ -64,6 +66,8 @@
 //     succeeds. Errors that remain are returned wrapped with
 //     idempotency.ErrStore, never taken for success: the message fails and
 //     is redelivered.
+//   - Every call ends by its context's deadline, the SDK's retries and
+//     their backoff included, also when the endpoint stops answering.
 //
 // Leases and expiries are measured with the clients' clocks (Options.Now);
 // DynamoDB has no server-side clock in conditions. Keep instances' clocks

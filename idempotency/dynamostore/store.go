@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -101,18 +100,6 @@ func New(client API, table string, opts *Options) *Store {
 		"#tok": o.TokenAttribute,
 		"#exp": o.ExpiryMillisAttribute,
 	}}
-}
-
-// Open loads the default AWS configuration (environment, shared files,
-// AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local) and returns a Store on table.
-// Call it when the Store is first needed, not at process start, so functions
-// that do not use DynamoDB do not pay for loading the configuration.
-func Open(ctx context.Context, table string, opts *Options) (*Store, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: dynamostore: load AWS config: %w", idempotency.ErrStore, err)
-	}
-	return New(dynamodb.NewFromConfig(cfg), table, opts), nil
 }
 
 // names returns the expression attribute names for the given placeholders.

@@ -2,8 +2,10 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,11 +38,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) idempotency.Store { return newStore(t) },
 		Unreachable: func(t *testing.T) idempotency.Store {
+			// Open refuses a server that does not answer: New makes no call.
 			port := testenv.FreePort(t) // nothing listens there
-			s, err := redisstore.Open(fmt.Sprintf("redis://127.0.0.1:%d/0?dial_timeout=1s&max_retries=-1", port), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := redisstore.New(redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port),
+				DialTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true}), nil)
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
@@ -56,11 +57,13 @@ func TestConformanceRESP3(t *testing.T) {
 }
 
 func TestOpenSpeaksRESP2UnlessTheURLSaysOtherwise(t *testing.T) {
-	for url, want := range map[string]int{
-		"redis://127.0.0.1:1/0":            2,
-		"redis://127.0.0.1:1/0?protocol=3": 3,
-		"redis://127.0.0.1:1/0?protocol=2": 2,
+	base := testenv.Redis(t)
+	for query, want := range map[string]int{
+		"":            2,
+		"?protocol=3": 3,
+		"?protocol=2": 2,
 	} {
+		url := base + query
 		s := openStore(t, url)
 		if got := s.Client().(*redis.Client).Options().Protocol; got != want {
 			t.Errorf("Open(%q): protocol %d, want %d", url, got, want)
@@ -69,9 +72,67 @@ func TestOpenSpeaksRESP2UnlessTheURLSaysOtherwise(t *testing.T) {
 }
 
 func TestOpenRejectsBadURLs(t *testing.T) {
-	for _, u := range []string{"http://localhost:6379", "redis://host:notaport", "::"} {
-		if _, err := redisstore.Open(u, nil); err == nil {
+	for _, u := range []string{"http://localhost:6379", "redis://host:notaport", "::", "redis://user:s3cret@host:notaport/0"} {
+		_, err := redisstore.Open(u, nil)
+		if err == nil {
 			t.Errorf("Open(%q) succeeded", u)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "malformed Redis URL") || !strings.Contains(msg, "redis://") || strings.Contains(msg, "s3cret") {
+			t.Errorf("Open(%q): error %q does not say the URL is malformed and what to write, or shows the password", u, msg)
+		}
+		if !errors.Is(err, idempotency.ErrStore) {
+			t.Errorf("Open(%q): error %v does not match ErrStore", u, err)
+		}
+	}
+	if _, err := redisstore.OpenCluster("redis://host:notaport?addr=b:1", nil); err == nil || !strings.Contains(err.Error(), "malformed Redis URL") {
+		t.Errorf("OpenCluster of a malformed URL: err = %v", err)
+	}
+}
+
+func TestOpenOfAnEmptyURLSaysSo(t *testing.T) {
+	if _, err := redisstore.Open("", nil); err == nil || !strings.Contains(err.Error(), "URL is empty") {
+		t.Errorf("Open(\"\"): err = %v, want one that says the URL is empty", err)
+	}
+	if _, err := redisstore.OpenCluster("", nil); err == nil || !strings.Contains(err.Error(), "URL is empty") {
+		t.Errorf("OpenCluster(\"\"): err = %v, want one that says the URL is empty", err)
+	}
+}
+
+// Open checks the server: nothing listening is an error that names the
+// URL, without its password, and what to check.
+func TestOpenNamesTheURLOfAServerThatIsDown(t *testing.T) {
+	port := testenv.FreePort(t) // nothing listens there
+	for _, open := range []struct {
+		name string
+		fn   func(string, *redisstore.Options) (*redisstore.Store, error)
+		url  string
+	}{
+		{"Open", redisstore.Open, fmt.Sprintf("redis://app:s3cret@127.0.0.1:%d/0", port)},
+		{"OpenCluster", redisstore.OpenCluster, fmt.Sprintf("redis://app:s3cret@127.0.0.1:%d?addr=127.0.0.1:%d", port, port)},
+	} {
+		start := time.Now()
+		s, err := open.fn(open.url, nil)
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s on a closed port succeeded", open.name)
+		}
+		msg := err.Error()
+		t.Logf("%s: %v (after %v)", open.name, err, time.Since(start))
+		for _, want := range []string{fmt.Sprintf("127.0.0.1:%d", port), "running", "rediss://", "password"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: error %q does not mention %q", open.name, msg, want)
+			}
+		}
+		if strings.Contains(msg, "s3cret") {
+			t.Errorf("%s: error %q shows the password", open.name, msg)
+		}
+		if !errors.Is(err, idempotency.ErrStore) {
+			t.Errorf("%s: error does not match ErrStore", open.name)
+		}
+		if d := time.Since(start); d > redisstore.OpenTimeout+5*time.Second {
+			t.Errorf("%s took %v, want about OpenTimeout (%v) at most", open.name, d, redisstore.OpenTimeout)
 		}
 	}
 }
@@ -158,13 +219,21 @@ func TestStoreTimeoutFailsEveryMessage(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	s, err := redisstore.Open("redis://"+l.Addr().String()+"/0?read_timeout=200ms&write_timeout=200ms&max_retries=-1", nil)
+	start := time.Now()
+	if s, err := redisstore.Open("redis://"+l.Addr().String()+"/0", nil); err == nil {
+		s.Close()
+		t.Fatal("Open of a server that never answers succeeded")
+	} else if d := time.Since(start); d > redisstore.OpenTimeout+5*time.Second {
+		t.Errorf("Open of a server that never answers took %v, want about OpenTimeout (%v)", d, redisstore.OpenTimeout)
+	}
+	o, err := redis.ParseURL("redis://" + l.Addr().String() + "/0?read_timeout=200ms&write_timeout=200ms&max_retries=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := redisstore.New(redis.NewClient(o), nil)
 	defer s.Close()
 	var ran atomic.Bool
-	h := idempotency.Middleware(s, &idempotency.Options{Scope: "timeout"})(handler.HandlerFunc(func(context.Context, *handler.Message) error { ran.Store(true); return nil }))
+	h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name()})(handler.HandlerFunc(func(context.Context, *handler.Message) error { ran.Store(true); return nil }))
 	for _, r := range handler.Process(context.Background(), h, batchOf("timeout", 5), nil) {
 		if r.Outcome != handler.Retry {
 			t.Errorf("message %s: outcome %v, want retry", r.Message.ID, r.Outcome)

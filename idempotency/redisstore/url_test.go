@@ -68,7 +68,20 @@ func TestAuthFromURL(t *testing.T) {
 	if _, err := good.Claim(ctx, idempotency.ClaimRequest{Key: user, Fingerprint: "fp", Lease: time.Minute}); err != nil {
 		t.Fatalf("claim as ACL user: %v", err)
 	}
-	bad, _ := redisstore.Open("redis://"+user+":wrong@"+hostport+"/0?max_retries=-1", nil)
+	bad, err := redisstore.Open("redis://"+user+":wrong@"+hostport+"/0?max_retries=-1", nil)
+	if err == nil {
+		bad.Close()
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if !errors.Is(err, idempotency.ErrStore) || strings.Contains(err.Error(), "wrong") || !strings.Contains(err.Error(), hostport) {
+		t.Fatalf("Open with a wrong password: err = %v, want ErrStore naming %s without the password", err, hostport)
+	}
+	// A client made with New fails on the first call instead.
+	o, err := redis.ParseURL("redis://" + user + ":wrong@" + hostport + "/0?max_retries=-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad = redisstore.New(redis.NewClient(o), nil)
 	defer bad.Close()
 	c, err := bad.Claim(ctx, idempotency.ClaimRequest{Key: user + "x", Fingerprint: "fp", Lease: time.Minute})
 	if err == nil || c.Acquired || !errors.Is(err, idempotency.ErrStore) {
@@ -118,15 +131,27 @@ func TestTLSFromURL(t *testing.T) {
 	}
 	// Without trusting the self-signed certificate the store must fail, not
 	// fall back to plain text.
-	strict, _ := redisstore.Open("rediss://"+addr+"/0?max_retries=-1", nil)
-	defer strict.Close()
-	if _, err := strict.Claim(ctx, idempotency.ClaimRequest{Key: "tls2", Fingerprint: "fp", Lease: time.Minute}); err == nil {
-		t.Fatal("claim succeeded against an untrusted certificate")
+	if strict, err := redisstore.Open("rediss://"+addr+"/0?max_retries=-1", nil); err == nil {
+		strict.Close()
+		t.Fatal("Open succeeded against an untrusted certificate")
 	}
-	plain, _ := redisstore.Open("redis://"+addr+"/0?max_retries=-1&read_timeout=500ms", nil)
-	defer plain.Close()
-	if _, err := plain.Claim(ctx, idempotency.ClaimRequest{Key: "tls3", Fingerprint: "fp", Lease: time.Minute}); err == nil {
-		t.Fatal("plain-text claim succeeded on a TLS port")
+	if plain, err := redisstore.Open("redis://"+addr+"/0?max_retries=-1&read_timeout=500ms", nil); err == nil {
+		plain.Close()
+		t.Fatal("plain-text Open succeeded on a TLS port")
+	} else if !strings.Contains(err.Error(), "rediss://") {
+		t.Errorf("plain-text Open on a TLS port: error %q does not point at rediss://", err)
+	}
+	// Clients made with New fail on their first call instead.
+	for _, u := range []string{"rediss://" + addr + "/0?max_retries=-1", "redis://" + addr + "/0?max_retries=-1&read_timeout=500ms"} {
+		o, err := redis.ParseURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := redisstore.New(redis.NewClient(o), nil)
+		defer s.Close()
+		if _, err := s.Claim(ctx, idempotency.ClaimRequest{Key: "tls2", Fingerprint: "fp", Lease: time.Minute}); err == nil {
+			t.Fatalf("claim on %s succeeded", u)
+		}
 	}
 }
 
