@@ -3,6 +3,7 @@ package sqs
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -25,7 +26,9 @@ type item struct {
 //
 // On a FIFO queue, a record that fails this way stops its message group as
 // a failed handler would: the later records of the group are reported with
-// handler.ErrOrderingKeyFailed without running.
+// handler.ErrOrderingKeyFailed without running. When a broken record's
+// group cannot be read, every later record of the batch is stopped, since
+// any of them may belong to it.
 //
 // native, when set, holds one SDK message per record, made reachable with
 // Message.As.
@@ -34,20 +37,26 @@ func runBatch(ctx context.Context, o *Options, h handler.Handler, recs []events.
 	msgs := make([]*handler.Message, 0, len(recs))
 	idx := make([]int, 0, len(recs))
 	ordered := o.Process == nil || !o.Process.Unordered
+	// One event source mapping reads one queue: a broken record whose ARN
+	// did not decode is FIFO when its batch is.
+	fifoBatch := ordered && slices.ContainsFunc(recs, func(r events.SQSMessage) bool { return isFIFO(r.EventSourceARN) })
 	var stopped map[string]bool // FIFO groups with a record that could not run
+	stopAll := false            // a broken FIFO record of unknown group
 	for i := range recs {
 		it := &items[i]
 		it.rec = &recs[i]
+		broken := decodeErrs != nil && decodeErrs[i] != nil
+		fifo := ordered && (isFIFO(it.rec.EventSourceARN) || (broken && fifoBatch))
 		group := ""
-		if ordered && isFIFO(it.rec.EventSourceARN) {
+		if fifo {
 			group = it.rec.Attributes["MessageGroupId"]
 		}
-		if group != "" && stopped[group] {
+		if fifo && (stopAll || (group != "" && stopped[group])) {
 			it.err = handler.ErrOrderingKeyFailed
 			it.outcome = handler.Classify(it.err)
 			continue
 		}
-		if decodeErrs != nil && decodeErrs[i] != nil {
+		if broken {
 			it.err = decodeErrs[i]
 		} else if it.msg, it.err = o.newMessage(it.rec, nativeAt(native, i)); it.err != nil {
 			it.err = &RecordError{MessageID: it.rec.MessageId, Index: i, Err: it.err}
@@ -55,7 +64,11 @@ func runBatch(ctx context.Context, o *Options, h handler.Handler, recs []events.
 		if it.err != nil {
 			it.outcome = handler.Classify(it.err)
 			o.Logger.WarnContext(ctx, "sqs: record not handled", slog.String("message_id", it.rec.MessageId), slog.Any("error", it.err))
-			if group != "" {
+			switch {
+			case !fifo:
+			case group == "":
+				stopAll = true
+			default:
 				if stopped == nil {
 					stopped = make(map[string]bool)
 				}

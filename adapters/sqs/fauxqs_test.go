@@ -39,6 +39,9 @@ func createQueue(t *testing.T, c *awssqs.Client, name string, attrs map[string]s
 	t.Helper()
 	ctx := context.Background()
 	name = fmt.Sprintf("%s-%d", name, rand.Uint32())
+	if attrs["FifoQueue"] == "true" {
+		name += ".fifo"
+	}
 	out, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err != nil {
 		t.Fatalf("CreateQueue %s: %v", name, err)
