@@ -2,22 +2,72 @@ package sqs
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"slices"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
 )
 
 // item is one record on its way through a batch.
 type item struct {
-	rec     *events.SQSMessage
-	msg     *handler.Message
-	err     error
+	rec *events.SQSMessage
+	// res is the handler's result; for a record that never reached Process,
+	// its error and a Message holding what the record said.
+	res handler.Result
+	// outcome is what SQS is told: Ack deletes the message.
 	outcome handler.Outcome
-	ran     bool
+	// deadLettered: the explicit dead-letter queue took the message.
+	deadLettered bool
+	// settleErr is why settling failed (a dead-letter send, a delete).
+	settleErr error
+}
+
+// fail records that the record failed before Process with err.
+func (it *item) fail(err error) {
+	if it.res.Message == nil {
+		it.res.Message = recordMessage(it.rec)
+	}
+	it.res.Err, it.res.Outcome, it.outcome = err, handler.Classify(err), handler.Classify(err)
+}
+
+// recordMessage describes a record that could not become a message, for
+// logs, hooks and dead-letter attributes.
+func recordMessage(rec *events.SQSMessage) *handler.Message {
+	m := &handler.Message{
+		ID:              rec.MessageId,
+		Body:            []byte(rec.Body),
+		Source:          handler.SourceSQS,
+		Queue:           rec.EventSourceARN,
+		DeliveryAttempt: atoi(rec.Attributes["ApproximateReceiveCount"]),
+	}
+	if isFIFO(rec.EventSourceARN) {
+		m.OrderingKey = rec.Attributes["MessageGroupId"]
+	}
+	m.SetRaw(*rec)
+	return m
+}
+
+// report settles the log line and the result hook of every item, once
+// each, after SQS was told (or, for Lambda, just before the response).
+func report(ctx context.Context, o *Options, items []item) {
+	for i := range items {
+		it := &items[i]
+		r := handler.Report{Result: it.res, Err: it.res.Err}
+		switch {
+		case it.outcome != handler.Ack || it.settleErr != nil:
+			// Reported failed, or acknowledged but not deleted: it comes back.
+			r.Settlement, r.Err = handler.SettledRetry, errors.Join(it.res.Err, it.settleErr)
+		case it.deadLettered:
+			r.Settlement = handler.SettledDeadLetter
+		default:
+			r.Settlement, r.Err = handler.SettledAck, nil
+		}
+		settled.Done(ctx, o.Logger, o.OnResult, "sqs", r)
+	}
 }
 
 // runBatch turns recs into messages and runs h over them with
@@ -52,18 +102,17 @@ func runBatch(ctx context.Context, o *Options, h handler.Handler, recs []events.
 			group = it.rec.Attributes["MessageGroupId"]
 		}
 		if fifo && (stopAll || (group != "" && stopped[group])) {
-			it.err = handler.ErrOrderingKeyFailed
-			it.outcome = handler.Classify(it.err)
+			it.fail(handler.ErrOrderingKeyFailed)
 			continue
 		}
+		var err error
 		if broken {
-			it.err = decodeErrs[i]
-		} else if it.msg, it.err = o.newMessage(it.rec, nativeAt(native, i)); it.err != nil {
-			it.err = &RecordError{MessageID: it.rec.MessageId, Index: i, Err: it.err}
+			err = decodeErrs[i]
+		} else if it.res.Message, err = o.newMessage(it.rec, nativeAt(native, i)); err != nil {
+			err = &RecordError{MessageID: it.rec.MessageId, Index: i, Err: err}
 		}
-		if it.err != nil {
-			it.outcome = handler.Classify(it.err)
-			o.Logger.WarnContext(ctx, "sqs: record not handled", slog.String("message_id", it.rec.MessageId), slog.Any("error", it.err))
+		if err != nil {
+			it.fail(err)
 			switch {
 			case !fifo:
 			case group == "":
@@ -76,12 +125,12 @@ func runBatch(ctx context.Context, o *Options, h handler.Handler, recs []events.
 			}
 			continue
 		}
-		msgs = append(msgs, it.msg)
+		msgs = append(msgs, it.res.Message)
 		idx = append(idx, i)
 	}
 	for k, r := range handler.Process(ctx, h, msgs, o.Process) {
 		it := &items[idx[k]]
-		it.err, it.outcome, it.ran = r.Err, r.Outcome, r.Ran
+		it.res, it.outcome = r, r.Outcome
 	}
 	return items
 }

@@ -150,8 +150,7 @@ func TestConsumerFIFORecordThatFailsBeforeProcessStopsItsGroup(t *testing.T) {
 			c.receives <- []types.Message{msg("a1", "A", "{}"), bad, msg("b1", "B", "{}"), msg("a3", "A", "{}")}
 			r := &recorder{}
 			log, _ := newLogger()
-			tt.opts.Logger = log
-			cons := sqs.NewConsumer(c, fifoURL, r, &sqs.ConsumerOptions{Options: tt.opts})
+			cons := sqs.NewConsumer(c, fifoURL, r, &sqs.ConsumerOptions{MaxBodyBytes: tt.opts.MaxBodyBytes, Logger: log})
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
 			go func() { errc <- cons.Run(ctx) }()
@@ -264,9 +263,11 @@ func TestFIFOOrderAroundPreProcessFailuresOnFauxqs(t *testing.T) {
 		})
 		log, _ := newLogger()
 		cons := sqs.NewConsumer(c, qURL, h, &sqs.ConsumerOptions{
-			Options:           sqs.Options{MaxBodyBytes: 8, DeadLetterQueueURL: dlqURL, Logger: log},
-			WaitTime:          time.Second,
-			VisibilityTimeout: 2 * time.Second,
+			MaxBodyBytes:       8,
+			DeadLetterQueueURL: dlqURL,
+			Logger:             log,
+			WaitTime:           time.Second,
+			VisibilityTimeout:  2 * time.Second,
 		})
 		runCtx, cancel := context.WithCancel(ctx)
 		errc := make(chan error, 1)
@@ -299,8 +300,8 @@ func TestFIFOOrderAroundPreProcessFailuresOnFauxqs(t *testing.T) {
 		if d == nil || aws.ToString(d.Body) != "a2-oversized-body" {
 			t.Fatalf("dead-letter queue holds %+v, want the oversized a2", d)
 		}
-		if e := d.MessageAttributes[sqs.AttrError].StringValue; e == nil || !strings.Contains(*e, "body too large") {
-			t.Errorf("%s = %v", sqs.AttrError, e)
+		if e := d.MessageAttributes[handler.AttrError].StringValue; e == nil || !strings.Contains(*e, "body too large") {
+			t.Errorf("%s = %v", handler.AttrError, e)
 		}
 	})
 }
