@@ -63,7 +63,7 @@ func BenchmarkReceive(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- pubsub.Receive(ctx, c, sub, h, &pubsub.ReceiveOptions{Concurrency: 50, Logger: quiet})
+		done <- pubsub.Receive(ctx, c, sub, h, &pubsub.ReceiveOptions{Process: &handler.ProcessOptions{Concurrency: 50}, Logger: quiet})
 	}()
 	for acked.Load() < int64(b.N) {
 		select {

@@ -54,6 +54,26 @@
 // message per request; Pub/Sub itself holds back the next message of a key
 // until the previous one is acknowledged.
 //
+// # Results, Logs and Dead Letters
+//
+// Each option struct takes OnResult, a handler.ResultHook called once per
+// message after its status or ack was decided (deliveries that could not be
+// decoded included), and a Logger that receives one line for every message
+// not acknowledged, with its ID, source, queue, settlement and reason. A
+// DeadLetterFunc that publishes copies gives them DeadLetterAttributes: the
+// handler.Attr* attributes every eventfn adapter writes, plus
+// AttrDeliveryAttempt, AttrOrderingKey, AttrPublishTime and AttrRejectedAt,
+// which a dead-letter topic would otherwise lose.
+//
+// # Trace Context
+//
+// PushHandler exposes the push request's traceparent, tracestate and
+// X-Cloud-Trace-Context headers as Message.Attributes of those names
+// (AttrTraceparent, AttrTracestate, AttrCloudTraceContext), and
+// CloudEventFunction the event's traceparent and tracestate extensions;
+// an attribute the message already has, such as a producer's own
+// traceparent, is kept.
+//
 // # As
 //
 // Message.As reaches the platform values behind a message:

@@ -57,8 +57,8 @@ func ExampleReceive() {
 	dead := client.Publisher("orders-dead-letter")
 	defer dead.Stop()
 	err = pubsub.Receive(ctx, client, "orders-worker", orderHandler, &pubsub.ReceiveOptions{
-		Concurrency: 20,
-		DeadLetter:  pubsub.PublishDeadLetters(dead),
+		Process:    &handler.ProcessOptions{Concurrency: 20},
+		DeadLetter: pubsub.PublishDeadLetters(dead),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -237,7 +237,7 @@ func TestReceiveWithRedisIdempotencyAppliesDuplicatesOnce(t *testing.T) {
 	}
 	ids := publish(t, p, msgs...)
 
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Concurrency: 8})
+	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Process: &handler.ProcessOptions{Concurrency: 8}})
 	waitFor(t, "every message to be acknowledged", func() bool { return rec.acked() == len(ids) })
 	if err := stop(); err != nil {
 		t.Fatalf("Receive: %v", err)
@@ -348,8 +348,8 @@ func TestReceivePublishesRejectsToADeadLetterTopic(t *testing.T) {
 	}
 	m := got[0].Message
 	if string(m.Data) != `{"amount_cents":-1}` || m.Attributes["origin"] != "test" ||
-		m.Attributes[pubsub.AttrMessageID] != id || m.Attributes[pubsub.AttrSubscription] != sub ||
-		!strings.Contains(m.Attributes[pubsub.AttrError], "amount_cents must be positive") {
+		m.Attributes[handler.AttrMessageID] != id || m.Attributes[handler.AttrQueue] != sub ||
+		!strings.Contains(m.Attributes[handler.AttrError], "amount_cents must be positive") {
 		t.Errorf("dead letter = %v %v", string(m.Data), m.Attributes)
 	}
 	if got := rec.deliveries(id); len(got) != 1 {
@@ -462,7 +462,7 @@ func TestReceiveRedeliversAMessageWhoseHandlerOutlivesItsTimeout(t *testing.T) {
 	p := c.Publisher(topic)
 	defer p.Stop()
 	id := publish(t, p, &gpubsub.Message{Data: []byte("slow")})[0]
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{HandlerTimeout: 400 * time.Millisecond, DeadlineMargin: 200 * time.Millisecond})
+	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{HandlerTimeout: 400 * time.Millisecond, Process: &handler.ProcessOptions{DeadlineMargin: 200 * time.Millisecond}})
 	waitFor(t, "the redelivery to be acknowledged", func() bool { return rec.acked() == 1 })
 	if n := len(rec.deliveries(id)); n != 2 {
 		t.Errorf("delivered %d times, want 2", n)
@@ -538,7 +538,7 @@ func TestReceiveShutsDownGracefully(t *testing.T) {
 		// away.
 		lease := gpubsub.DefaultReceiveSettings
 		lease.MaxDurationPerAckExtension = 10 * time.Second
-		stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{ShutdownTimeout: 200 * time.Millisecond, DeadlineMargin: 100 * time.Millisecond, Settings: &lease})
+		stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{ShutdownTimeout: 200 * time.Millisecond, Process: &handler.ProcessOptions{DeadlineMargin: 100 * time.Millisecond}, Settings: &lease})
 		<-started
 		if err := stop(); err != nil {
 			t.Fatal(err)

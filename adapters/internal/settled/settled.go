@@ -82,3 +82,16 @@ func DeadLetterAttributes(m *handler.Message, outcome handler.Outcome, cause err
 	}
 	return a
 }
+
+// Call runs fn, a user's dead-letter function, and turns a panic into an
+// error wrapping a *handler.PanicError, so a bug in it keeps the message
+// (reported failed) instead of taking down the process and every message
+// in flight with it.
+func Call(what string, fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%s: %w", what, &handler.PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	return fn()
+}
