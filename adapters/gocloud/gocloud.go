@@ -294,4 +294,3 @@ func (c *consumer) forget(id string) {
 	delete(c.attempts, id)
 	c.mu.Unlock()
 }
-
