@@ -83,6 +83,18 @@ func TestAdaptersStayInTheirLane(t *testing.T) {
 	}
 }
 
+// TestPushPathLinksNoGRPCClient keeps push endpoints and Cloud Functions
+// small: they need no Pub/Sub client, which lives in adapters/pubsub/pull.
+func TestPushPathLinksNoGRPCClient(t *testing.T) {
+	for _, d := range deps(t, module+"/adapters/pubsub") {
+		for _, f := range []string{"cloud.google.com/go/pubsub", "google.golang.org/grpc"} {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				t.Errorf("adapters/pubsub links %s; only adapters/pubsub/pull may", d)
+			}
+		}
+	}
+}
+
 func TestAdapterInternalsLinkNoSDK(t *testing.T) {
 	for _, p := range packages(t, module+"/adapters/internal/...") {
 		for _, d := range deps(t, p) {

@@ -1,4 +1,4 @@
-package pubsub
+package pull
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
+	gpubsub "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/eventfn/eventfn/adapters/internal/settled"
+	"github.com/eventfn/eventfn/adapters/pubsub"
 	"github.com/eventfn/eventfn/handler"
 )
 
@@ -20,10 +21,10 @@ import (
 type ReceiveOptions struct {
 	// Settings are the client's receive settings (streams, lease
 	// extension, flow control by bytes). Default:
-	// pubsub.DefaultReceiveSettings. Receive overrides
+	// gpubsub.DefaultReceiveSettings. Receive overrides
 	// MaxOutstandingMessages with Concurrency and ignores ShutdownOptions
 	// (ShutdownTimeout below applies instead).
-	Settings *pubsub.ReceiveSettings
+	Settings *gpubsub.ReceiveSettings
 	// HandlerTimeout bounds one handler run; a handler still running then
 	// is abandoned and its message nacked. It is capped at the lease
 	// extension (Settings.MaxExtension, default 60 min), after which Pub/Sub
@@ -60,7 +61,7 @@ type ReceiveOptions struct {
 	// handler.Permanent (PublishDeadLetters publishes them to a topic) and
 	// acks them. Without it a rejected message is nacked, so the
 	// subscription's dead-letter policy applies after its max attempts.
-	DeadLetter DeadLetterFunc
+	DeadLetter pubsub.DeadLetterFunc
 	// Logger receives one line for every message that is not acknowledged
 	// (with its ID, source, queue, settlement and reason) and shutdown
 	// abandonments. Default: slog.Default().
@@ -97,19 +98,19 @@ type ReceiveOptions struct {
 // on it ends (at most ReceiveSettings.MaxDurationPerAckExtension) rather
 // than at once: the client library (v2.9.0) sometimes loses a nack while it
 // shuts down. It is never acked: delivery stays at least once.
-func Receive(ctx context.Context, client *pubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
+func Receive(ctx context.Context, client *gpubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
 	if h == nil {
-		return errors.New("pubsub: Receive: nil handler")
+		return errors.New("pubsub/pull: Receive: nil handler")
 	}
 	if client == nil {
-		return errors.New("pubsub: Receive: nil client")
+		return errors.New("pubsub/pull: Receive: nil client")
 	}
 	var o ReceiveOptions
 	if opts != nil {
 		o = *opts
 	}
 	sub := client.Subscriber(subscription)
-	settings := pubsub.DefaultReceiveSettings
+	settings := gpubsub.DefaultReceiveSettings
 	if o.Settings != nil {
 		settings = *o.Settings
 	}
@@ -129,7 +130,7 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, h 
 	settings.ShutdownOptions = nil
 	maxExt := settings.MaxExtension
 	if maxExt <= 0 {
-		maxExt = pubsub.DefaultReceiveSettings.MaxExtension
+		maxExt = gpubsub.DefaultReceiveSettings.MaxExtension
 	}
 	if o.HandlerTimeout <= 0 || o.HandlerTimeout > maxExt {
 		o.HandlerTimeout = maxExt
@@ -165,7 +166,7 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, h 
 	r.soft, r.hard = ctx, hard
 
 	if err := sub.Receive(ctx, r.handle); err != nil {
-		return fmt.Errorf("pubsub: receive %s: %w", r.name, err)
+		return fmt.Errorf("pubsub/pull: receive %s: %w", r.name, err)
 	}
 	return nil
 }
@@ -184,17 +185,17 @@ type receiver struct {
 
 // check reads the subscription: it must exist and be reachable. Without
 // permission to read it, Receive goes on with the options it was given.
-func (r *receiver) check(ctx context.Context, client *pubsub.Client) error {
+func (r *receiver) check(ctx context.Context, client *gpubsub.Client) error {
 	cctx, cancel := context.WithTimeout(ctx, r.o.StartTimeout)
 	defer cancel()
 	s, err := client.SubscriptionAdminClient.GetSubscription(cctx, &pubsubpb.GetSubscriptionRequest{Subscription: r.name})
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.PermissionDenied:
-		r.log.InfoContext(ctx, "pubsub: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
+		r.log.InfoContext(ctx, "pubsub/pull: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
 		return nil
 	default:
-		return fmt.Errorf("pubsub: subscription %s: %w", r.name, err)
+		return fmt.Errorf("pubsub/pull: subscription %s: %w", r.name, err)
 	}
 	if r.o.MaxDeliveryAttempts == 0 && s.GetDeadLetterPolicy() != nil {
 		r.o.MaxDeliveryAttempts = int(s.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
@@ -208,7 +209,7 @@ func (r *receiver) check(ctx context.Context, client *pubsub.Client) error {
 	return nil
 }
 
-func (r *receiver) message(pm *pubsub.Message) *handler.Message {
+func (r *receiver) message(pm *gpubsub.Message) *handler.Message {
 	m := &handler.Message{
 		ID:          pm.ID,
 		Body:        pm.Data,
@@ -229,7 +230,7 @@ func (r *receiver) message(pm *pubsub.Message) *handler.Message {
 }
 
 // handle is the client's callback for one message.
-func (r *receiver) handle(cbCtx context.Context, pm *pubsub.Message) {
+func (r *receiver) handle(cbCtx context.Context, pm *gpubsub.Message) {
 	m := r.message(pm)
 	if !r.gate.admit(m, time.Now()) {
 		pm.Nack()
@@ -244,7 +245,7 @@ func (r *receiver) handle(cbCtx context.Context, pm *pubsub.Message) {
 }
 
 func (r *receiver) done(ctx context.Context, rep handler.Report) {
-	settled.Done(ctx, r.log, r.o.OnResult, "pubsub", rep)
+	settled.Done(ctx, r.log, r.o.OnResult, "pubsub/pull", rep)
 }
 
 // run processes m with a context that survives ctx's cancellation until the
@@ -277,7 +278,7 @@ func (r *receiver) run(cbCtx context.Context, m *handler.Message) handler.Result
 }
 
 // settle acks or nacks pm by res's outcome and says what it did.
-func (r *receiver) settle(m *handler.Message, pm *pubsub.Message, res handler.Result) handler.Report {
+func (r *receiver) settle(m *handler.Message, pm *gpubsub.Message, res handler.Result) handler.Report {
 	now := time.Now()
 	rep := handler.Report{Result: res, Settlement: handler.SettledRetry, Err: res.Err}
 	switch res.Outcome {
@@ -289,7 +290,7 @@ func (r *receiver) settle(m *handler.Message, pm *pubsub.Message, res handler.Re
 	case handler.Reject:
 		if r.o.DeadLetter != nil {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hard), 30*time.Second)
-			err := settled.Call("pubsub: dead-letter function", func() error { return r.o.DeadLetter(ctx, m, res.Err) })
+			err := settled.Call("pubsub/pull: dead-letter function", func() error { return r.o.DeadLetter(ctx, m, res.Err) })
 			cancel()
 			if err == nil {
 				r.gate.settled(m, true, now)
@@ -321,3 +322,7 @@ func (r *receiver) hold(d time.Duration) {
 	case <-r.soft.Done():
 	}
 }
+
+// ErrShutdown is reported for a message whose handler was still running
+// when Receive's shutdown timeout ran out; the message is nacked.
+var ErrShutdown = errors.New("pubsub/pull: receiver shut down before the handler finished")
