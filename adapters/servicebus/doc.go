@@ -35,7 +35,10 @@
 // Stats.SettleFailed, never counted as done: Service Bus redelivers the
 // message when its lock expires. Messages of one session run in order (the
 // SessionId is their OrderingKey); after one fails, the rest of the batch's
-// session messages are abandoned unrun. On shutdown Consumer stops
+// session messages are abandoned unrun. No message fails before the handler
+// in this path (every received message becomes one); in the Function path
+// a request that cannot be decoded fails as a whole, so no later message of
+// a session runs ahead of it. On shutdown Consumer stops
 // receiving, lets the batch in hand finish (ShutdownGrace), settles it and
 // returns.
 //
