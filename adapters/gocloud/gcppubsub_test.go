@@ -98,8 +98,8 @@ func TestConsumerOnPubSubEmulatorByURL(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	var acked atomic.Int64
 	waited := make(chan struct{})
-	o.OnResult = func(r handler.Result, _ bool) {
-		if r.Outcome == handler.Ack && acked.Add(1) == int64(sent) {
+	o.OnResult = func(_ context.Context, r handler.Report) {
+		if r.Settlement == handler.SettledAck && acked.Add(1) == int64(sent) {
 			close(waited)
 		}
 	}

@@ -15,10 +15,26 @@
 // message that keeps failing is dead-lettered the same way after that many
 // attempts (counted in process, for brokers without a native policy).
 //
-// Message.ID is the "eventfn-id" metadata when the producer set one, else
-// the driver's LoggableID (the SQS MessageId, the Pub/Sub message ID). When
-// ctx is cancelled, Receive stops receiving, finishes the batch in flight and
-// returns nil.
+// Message.ID is the "eventfn-id" metadata (MetaID) when the producer set
+// one, else handler.AttrMessageID (kept by a dead-lettered or redriven
+// copy), else the driver's LoggableID (the SQS MessageId, the Pub/Sub
+// message ID). When ctx is cancelled, Receive stops receiving, finishes the
+// batch in flight and returns nil.
+//
+// gocloud.dev has no portable ordering key, so Message.OrderingKey is
+// empty and messages run concurrently whatever their group: consume SQS
+// FIFO queues, ordered Pub/Sub subscriptions and Service Bus sessions with
+// the platform's own adapter.
+//
+// # Results, Logs and Dead Letters
+//
+// Options.OnResult, a handler.ResultHook, is called once per message after
+// it was acked, nacked or dead-lettered, and Options.Logger receives one
+// line for every message not acknowledged, with its ID, source, queue,
+// settlement and reason. A dead-lettered copy keeps the original metadata
+// and gets the handler.Attr* attributes (error text cut to
+// handler.MaxAttrError bytes, outcome, message ID, source, queue), MetaID,
+// and MetaAttempts, the failed attempts this process saw.
 //
 // # As
 //
@@ -38,15 +54,17 @@ import (
 
 	"gocloud.dev/pubsub"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
 )
 
-// Metadata keys the consumer reads and writes.
+// Metadata keys the consumer reads and writes, next to the handler.Attr*
+// dead-letter attributes.
 const (
 	// MetaID, set by a producer, is used as Message.ID.
 	MetaID = "eventfn-id"
-	// MetaError and MetaAttempts are added to dead-lettered messages.
-	MetaError    = "eventfn-error"
+	// MetaAttempts is added to dead-lettered messages: the failed attempts
+	// this process saw.
 	MetaAttempts = "eventfn-attempts"
 )
 
@@ -73,12 +91,14 @@ type Options struct {
 	Source string
 	// Queue is reported as Message.Queue.
 	Queue string
-	// Logger receives warnings. Default: slog.Default().
+	// Logger receives one line for every message not acknowledged (with its
+	// ID, source, queue, settlement and reason). Default: slog.Default().
 	Logger *slog.Logger
-	// OnResult, if set, is called once per message after it was settled
-	// (acked, nacked or dead-lettered). deadLettered reports a dead-letter
-	// publish. It must be safe for concurrent use.
-	OnResult func(r handler.Result, deadLettered bool)
+	// OnResult, if set, is called once per message after it was settled:
+	// SettledAck, SettledRetry (nacked, or left for the ack deadline) or
+	// SettledDeadLetter (published to DeadLetter and acked). It must be
+	// safe for concurrent use and fast.
+	OnResult handler.ResultHook
 }
 
 // Open opens the subscription at url and returns it with Options.Source and
@@ -200,6 +220,9 @@ func (c *consumer) toMessage(pm *pubsub.Message) *handler.Message {
 		Queue:      c.o.Queue,
 	}
 	if m.ID == "" {
+		m.ID = pm.Metadata[handler.AttrMessageID]
+	}
+	if m.ID == "" {
 		m.ID = pm.LoggableID
 	}
 	c.mu.Lock()
@@ -215,44 +238,45 @@ func (c *consumer) process(ctx context.Context, batch []*pubsub.Message) {
 		msgs[i] = c.toMessage(pm)
 	}
 	for i, r := range handler.Process(ctx, c.h, msgs, c.o.Process) {
-		dl := c.settle(ctx, batch[i], r)
-		if c.o.OnResult != nil {
-			c.o.OnResult(r, dl)
-		}
+		settled.Done(ctx, c.o.Logger, c.o.OnResult, "gocloud", c.settle(ctx, batch[i], r))
 	}
 }
 
-// settle acks, nacks or dead-letters one message and reports whether it was
-// dead-lettered.
-func (c *consumer) settle(ctx context.Context, pm *pubsub.Message, r handler.Result) bool {
+// settle acks, nacks or dead-letters one message and says what it did.
+func (c *consumer) settle(ctx context.Context, pm *pubsub.Message, r handler.Result) handler.Report {
 	id := r.Message.ID
+	rep := handler.Report{Result: r, Settlement: handler.SettledRetry, Err: r.Err}
 	if r.Outcome == handler.Ack {
 		c.forget(id)
 		pm.Ack()
-		return false
+		rep.Settlement, rep.Err = handler.SettledAck, nil
+		return rep
 	}
 	attempts := c.fail(id)
 	deadLetter := r.Outcome == handler.Reject || (c.o.MaxAttempts > 0 && attempts >= c.o.MaxAttempts)
 	if deadLetter && c.o.DeadLetter != nil {
-		md := make(map[string]string, len(pm.Metadata)+2)
+		md := make(map[string]string, len(pm.Metadata)+7)
 		for k, v := range pm.Metadata {
 			md[k] = v
 		}
+		for k, v := range settled.DeadLetterAttributes(r.Message, r.Outcome, r.Err) {
+			md[k] = v
+		}
 		md[MetaID] = id
-		md[MetaError] = truncate(r.Err.Error(), 1024)
 		md[MetaAttempts] = strconv.Itoa(attempts)
 		if err := c.o.DeadLetter.Send(ctx, &pubsub.Message{Body: pm.Body, Metadata: md}); err != nil {
-			c.o.Logger.ErrorContext(ctx, "gocloud: dead-letter publish failed; message nacked for redelivery", "message_id", id, "error", err)
+			rep.Err = fmt.Errorf("gocloud: dead-letter publish: %w (handler: %w)", err, r.Err)
 		} else {
 			c.forget(id)
 			pm.Ack()
-			return true
+			rep.Settlement = handler.SettledDeadLetter
+			return rep
 		}
 	}
 	if pm.Nackable() {
 		pm.Nack()
 	} // else: redelivered when the ack deadline passes
-	return false
+	return rep
 }
 
 func (c *consumer) fail(id string) int {
@@ -269,11 +293,4 @@ func (c *consumer) forget(id string) {
 	c.mu.Lock()
 	delete(c.attempts, id)
 	c.mu.Unlock()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -82,11 +82,11 @@ func TestConsumerAcksRetriesAndDeadLetters(t *testing.T) {
 	go func() {
 		done <- gocloud.Receive(ctx, h.sub, hd, &gocloud.Options{
 			DeadLetter: h.dlqTopic, MaxAttempts: 4, Workers: 2,
-			OnResult: func(r handler.Result, dl bool) {
-				if r.Outcome == handler.Ack {
+			OnResult: func(_ context.Context, r handler.Report) {
+				switch r.Settlement {
+				case handler.SettledAck:
 					settled.Add(1)
-				}
-				if dl {
+				case handler.SettledDeadLetter:
 					dead.Add(1)
 					settled.Add(1)
 				}
@@ -123,9 +123,12 @@ func TestConsumerAcksRetriesAndDeadLetters(t *testing.T) {
 			t.Fatalf("dead-letter topic: %v", err)
 		}
 		m.Ack()
-		got[m.Metadata[gocloud.MetaID]] = m.Metadata[gocloud.MetaError]
+		got[m.Metadata[gocloud.MetaID]] = m.Metadata[handler.AttrError]
+		if m.Metadata[handler.AttrMessageID] != m.Metadata[gocloud.MetaID] || m.Metadata[handler.AttrSource] != "gocloud" || m.Metadata[handler.AttrOutcome] == "" || m.Metadata[gocloud.MetaAttempts] == "" {
+			t.Errorf("dead letter metadata %v", m.Metadata)
+		}
 	}
-	if got["poison"] == "" || got["always-fails"] == "" {
+	if got["poison"] != "permanent: cannot parse" || got["always-fails"] != "still down" {
 		t.Errorf("dead letters = %v", got)
 	}
 }

@@ -24,15 +24,22 @@ type CloudEventOptions struct {
 	// (the Functions Framework sets one from CLOUD_RUN_TIMEOUT_SECONDS).
 	// Default: none.
 	Timeout time.Duration
-	// DeadlineMargin is handler.ProcessOptions.DeadlineMargin.
-	DeadlineMargin time.Duration
+	// Process configures the batch engine; of its fields only
+	// DeadlineMargin applies, since an event carries one message. Default:
+	// handler.Process's defaults.
+	Process *handler.ProcessOptions
 	// DeadLetter, when set, keeps messages the handler rejects with
 	// handler.Permanent and acknowledges them. Without it a rejected message
 	// is reported failed, so the trigger's dead-letter policy applies.
 	DeadLetter DeadLetterFunc
-	// Logger receives rejections and dead-letter failures. Default:
+	// Logger receives one line for every message that is not acknowledged,
+	// with its ID, source, queue, settlement and reason. Default:
 	// slog.Default().
 	Logger *slog.Logger
+	// OnResult, if set, is called once per event after its result is
+	// decided, events that could not be decoded included. It must be safe
+	// for concurrent use and fast.
+	OnResult handler.ResultHook
 }
 
 // CloudEventFunction returns a CloudEvent function for the Functions
@@ -67,13 +74,13 @@ func CloudEventFunction(h handler.Handler, opts *CloudEventOptions) func(context
 	if o.MaxDataBytes <= 0 {
 		o.MaxDataBytes = DefaultMaxBodyBytes
 	}
-	d := &deliverer{h: h, timeout: o.Timeout, margin: o.DeadlineMargin, deadLetter: o.DeadLetter, log: logger(o.Logger)}
+	d := &deliverer{h: h, timeout: o.Timeout, process: o.Process, deadLetter: o.DeadLetter, log: logger(o.Logger), onResult: o.OnResult}
 	return func(ctx context.Context, e event.Event) error {
 		m, err := messageFromEvent(e, o.MaxDataBytes)
 		if err != nil {
-			d.log.ErrorContext(ctx, "pubsub: bad CloudEvent; reported failed",
-				slog.String("event_id", e.ID()), slog.String("event_type", e.Type()), slog.Any("error", err))
-			return reject(e.ID(), err).err
+			em := &handler.Message{ID: e.ID(), Source: handler.SourcePubSub, Queue: e.Source()}
+			em.SetRaw(e)
+			return d.rejected(ctx, em, err).err
 		}
 		return d.deliver(ctx, m).err
 	}
@@ -104,6 +111,11 @@ func messageFromEvent(e event.Event, maxData int) (*handler.Message, error) {
 	}
 	if m.PublishedAt.IsZero() {
 		m.PublishedAt = e.Time()
+	}
+	for _, name := range []string{AttrTraceparent, AttrTracestate} {
+		if v, ok := e.Extensions()[name].(string); ok && v != "" {
+			setAttr(m, name, v)
+		}
 	}
 	return m, nil
 }

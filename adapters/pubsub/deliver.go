@@ -2,12 +2,12 @@ package pubsub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
 )
 
@@ -21,9 +21,10 @@ const DefaultMaxBodyBytes = 16 << 20
 type deliverer struct {
 	h          handler.Handler
 	timeout    time.Duration
-	margin     time.Duration
+	process    *handler.ProcessOptions
 	deadLetter DeadLetterFunc
 	log        *slog.Logger
+	onResult   handler.ResultHook
 }
 
 // verdict is what the platform is told about one delivery.
@@ -40,20 +41,23 @@ func logger(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-func msgAttrs(m *handler.Message) []any {
-	return []any{
-		slog.String("message_id", m.ID),
-		slog.String("source", m.Source),
-		slog.String("queue", m.Queue),
-		slog.Int("attempt", m.DeliveryAttempt),
-	}
-}
-
 // reject builds the verdict for a delivery that could not even be decoded or
 // was refused before reaching the handler.
 func reject(id string, err error) verdict {
 	st := statusFor(err)
 	return verdict{status: st, err: &DeliveryError{StatusCode: st, MessageID: id, Outcome: handler.Classify(err), Err: err}}
+}
+
+// rejected reports a delivery that failed before the handler: m describes
+// what could be read of it.
+func (d *deliverer) rejected(ctx context.Context, m *handler.Message, err error) verdict {
+	v := reject(m.ID, err)
+	settled.Done(ctx, d.log, d.onResult, "pubsub", handler.Report{
+		Result:     handler.Result{Message: m, Err: err, Outcome: handler.Classify(err)},
+		Settlement: handler.SettledRetry,
+		Err:        err,
+	})
+	return v
 }
 
 func (d *deliverer) deliver(ctx context.Context, m *handler.Message) verdict {
@@ -62,40 +66,41 @@ func (d *deliverer) deliver(ctx context.Context, m *handler.Message) verdict {
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	res := handler.Process(ctx, d.h, []*handler.Message{m}, &handler.ProcessOptions{
-		Concurrency:    1,
-		DeadlineMargin: d.margin,
-	})[0]
+	po := handler.ProcessOptions{Concurrency: 1}
+	if d.process != nil {
+		po.DeadlineMargin = d.process.DeadlineMargin
+	}
+	res := handler.Process(ctx, d.h, []*handler.Message{m}, &po)[0]
+	v, rep := d.verdict(ctx, m, res)
+	settled.Done(ctx, d.log, d.onResult, "pubsub", rep)
+	return v
+}
+
+func (d *deliverer) verdict(ctx context.Context, m *handler.Message, res handler.Result) (verdict, handler.Report) {
+	rep := handler.Report{Result: res, Settlement: handler.SettledRetry, Err: res.Err}
 	switch res.Outcome {
 	case handler.Ack:
-		return verdict{status: http.StatusNoContent}
+		rep.Settlement, rep.Err = handler.SettledAck, nil
+		return verdict{status: http.StatusNoContent}, rep
 	case handler.Reject:
-		if d.deadLetter != nil {
-			if err := callDeadLetter(ctx, d.deadLetter, m, res.Err); err != nil {
-				d.log.ErrorContext(ctx, "pubsub: dead-letter publish failed; message will be redelivered",
-					append(msgAttrs(m), slog.Any("error", err), slog.Any("cause", res.Err))...)
-				err = fmt.Errorf("%w (rejected by the handler: %v)", err, res.Err)
-				return verdict{status: http.StatusInternalServerError,
-					err: &DeliveryError{StatusCode: http.StatusInternalServerError, MessageID: m.ID, Outcome: handler.Retry, Err: err}}
-			}
-			d.log.WarnContext(ctx, "pubsub: message rejected and dead-lettered",
-				append(msgAttrs(m), slog.Any("error", res.Err))...)
-			return verdict{status: http.StatusNoContent}
+		if d.deadLetter == nil {
+			return verdict{status: http.StatusUnprocessableEntity,
+				err: &DeliveryError{StatusCode: http.StatusUnprocessableEntity, MessageID: m.ID, Outcome: handler.Reject, Err: res.Err}}, rep
 		}
-		d.log.ErrorContext(ctx, "pubsub: message rejected; reported failed so the subscription's dead-letter policy applies",
-			append(msgAttrs(m), slog.Any("error", res.Err))...)
-		return verdict{status: http.StatusUnprocessableEntity,
-			err: &DeliveryError{StatusCode: http.StatusUnprocessableEntity, MessageID: m.ID, Outcome: handler.Reject, Err: res.Err}}
+		if err := settled.Call("pubsub: dead-letter function", func() error { return d.deadLetter(ctx, m, res.Err) }); err != nil {
+			rep.Err = fmt.Errorf("%w (rejected by the handler: %w)", err, res.Err)
+			return verdict{status: http.StatusInternalServerError,
+				err: &DeliveryError{StatusCode: http.StatusInternalServerError, MessageID: m.ID, Outcome: handler.Retry, Err: rep.Err}}, rep
+		}
+		rep.Settlement = handler.SettledDeadLetter
+		return verdict{status: http.StatusNoContent}, rep
 	default:
 		st := http.StatusInternalServerError
 		delay, ok := handler.RetryDelay(res.Err)
 		if ok {
 			st = http.StatusServiceUnavailable
 		}
-		if errors.Is(res.Err, handler.ErrDeadline) {
-			d.log.WarnContext(ctx, "pubsub: handler did not finish before the deadline", msgAttrs(m)...)
-		}
 		return verdict{status: st, retryAfter: delay,
-			err: &DeliveryError{StatusCode: st, MessageID: m.ID, Outcome: handler.Retry, Err: res.Err}}
+			err: &DeliveryError{StatusCode: st, MessageID: m.ID, Outcome: handler.Retry, Err: res.Err}}, rep
 	}
 }

@@ -25,9 +25,6 @@ var (
 	// ErrForbidden: a push request whose valid token names a caller that is
 	// not allowed (HTTP 403).
 	ErrForbidden = errors.New("pubsub: push request forbidden")
-	// ErrShutdown is reported for a message whose handler was still running
-	// when Receive's shutdown timeout ran out; the message is nacked.
-	ErrShutdown = errors.New("pubsub: receiver shut down before the handler finished")
 )
 
 // MalformedError reports why a push request or CloudEvent could not be

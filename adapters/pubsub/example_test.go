@@ -5,10 +5,8 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
 	"time"
 
-	gpubsub "cloud.google.com/go/pubsub/v2"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/eventfn/eventfn/adapters/pubsub"
@@ -42,25 +40,4 @@ func ExampleNewPushHandler() {
 	})
 	http.Handle("/push", push)
 	log.Fatal(http.ListenAndServe(":"+os.Getenv("PORT"), nil))
-}
-
-// A long-running pull consumer that dead-letters permanent failures itself
-// and stops gracefully on Ctrl-C.
-func ExampleReceive() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	client, err := gpubsub.NewClient(ctx, "my-project") // honours PUBSUB_EMULATOR_HOST
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer client.Close()
-	dead := client.Publisher("orders-dead-letter")
-	defer dead.Stop()
-	err = pubsub.Receive(ctx, client, "orders-worker", orderHandler, &pubsub.ReceiveOptions{
-		Concurrency: 20,
-		DeadLetter:  pubsub.PublishDeadLetters(dead),
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
 }

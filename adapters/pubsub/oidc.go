@@ -69,6 +69,18 @@ type OIDCVerifier struct {
 
 // Claims are the claims of a Google-signed ID token that OIDCVerifier checks.
 type Claims struct {
+	Issuer        string   // iss
+	Audience      []string // aud, a string or an array in the token
+	Subject       string   // sub
+	Email         string   // email
+	EmailVerified bool     // email_verified, true or "true" in the token
+	Expires       int64    // exp, Unix seconds
+	IssuedAt      int64    // iat, Unix seconds
+	NotBefore     int64    // nbf, Unix seconds
+}
+
+// claimsJSON is the token's claims as JSON spells them.
+type claimsJSON struct {
 	Issuer        string   `json:"iss"`
 	Audience      audience `json:"aud"`
 	Subject       string   `json:"sub"`
@@ -161,10 +173,12 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Claims, error
 		return nil, unauthenticated("bad token signature")
 	}
 
-	var c Claims
-	if err := decodeSegment(parts[1], &c); err != nil {
+	var cj claimsJSON
+	if err := decodeSegment(parts[1], &cj); err != nil {
 		return nil, unauthenticated("token claims: %v", err)
 	}
+	c := Claims{Issuer: cj.Issuer, Audience: cj.Audience, Subject: cj.Subject, Email: cj.Email,
+		EmailVerified: bool(cj.EmailVerified), Expires: cj.Expires, IssuedAt: cj.IssuedAt, NotBefore: cj.NotBefore}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
@@ -191,8 +205,8 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Claims, error
 	if !slices.Contains(issuers, c.Issuer) {
 		return nil, unauthenticated("token issuer %q not accepted", c.Issuer)
 	}
-	if v.Audience == "" || !slices.Contains([]string(c.Audience), v.Audience) {
-		return nil, unauthenticated("token audience %q does not match %q", []string(c.Audience), v.Audience)
+	if v.Audience == "" || !slices.Contains(c.Audience, v.Audience) {
+		return nil, unauthenticated("token audience %q does not match %q", c.Audience, v.Audience)
 	}
 	switch {
 	case v.ServiceAccountEmail == "" && !v.AnyServiceAccount:

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -231,5 +232,20 @@ func TestJWKSKeysDoNotHammerAFailingServer(t *testing.T) {
 	}
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("JWKS fetched %d times within a minute, want 1", n)
+	}
+}
+
+func TestVerifyReturnsTheClaims(t *testing.T) {
+	good, _ := testKeys()
+	tok := signToken(good, testKid, googleClaims(func(c map[string]any) {
+		c["aud"] = []string{"other", testAudience}
+		c["email_verified"] = "true"
+	}))
+	c, err := testVerifier().Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Audience, []string{"other", testAudience}) || !c.EmailVerified || c.Email != testSA || c.Issuer != "https://accounts.google.com" || c.Expires == 0 {
+		t.Errorf("Claims = %+v", c)
 	}
 }

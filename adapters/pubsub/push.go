@@ -49,15 +49,23 @@ type PushOptions struct {
 	// context. Set it a little below the subscription's ack deadline, after
 	// which Pub/Sub stops waiting and redelivers. Default: none.
 	Timeout time.Duration
-	// DeadlineMargin is handler.ProcessOptions.DeadlineMargin.
-	DeadlineMargin time.Duration
+	// Process configures the batch engine; of its fields only
+	// DeadlineMargin applies, since a push carries one message. Default:
+	// handler.Process's defaults.
+	Process *handler.ProcessOptions
 	// DeadLetter, when set, keeps messages the handler rejects with
 	// handler.Permanent and acknowledges them. Without it a rejected message
 	// gets 422, so the subscription's dead-letter policy applies.
 	DeadLetter DeadLetterFunc
-	// Logger receives rejections and dead-letter failures. Default:
-	// slog.Default().
+	// Logger receives one line for every message that is not acknowledged
+	// (with its ID, source, queue, settlement and reason) and for refused
+	// requests. Default: slog.Default().
 	Logger *slog.Logger
+	// OnResult, if set, is called once per pushed message after its status
+	// is decided, requests that could not be decoded included (not those
+	// refused by the Verifier, which need not come from Pub/Sub). It must
+	// be safe for concurrent use and fast.
+	OnResult handler.ResultHook
 }
 
 // PushHandler is an http.Handler for Pub/Sub push deliveries, wrapped
@@ -85,7 +93,7 @@ func NewPushHandler(h handler.Handler, opts *PushOptions) *PushHandler {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	p := &PushHandler{
-		d:    &deliverer{h: h, timeout: o.Timeout, margin: o.DeadlineMargin, deadLetter: o.DeadLetter, log: logger(o.Logger)},
+		d:    &deliverer{h: h, timeout: o.Timeout, process: o.Process, deadLetter: o.DeadLetter, log: logger(o.Logger), onResult: o.OnResult},
 		opts: o,
 	}
 	if o.AttributeHeaders != nil {
@@ -114,10 +122,13 @@ func (p *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := p.message(w, r)
 	if err != nil {
-		p.d.log.ErrorContext(ctx, "pubsub: bad push request; reported failed", slog.Any("error", err))
-		p.write(w, reject(r.Header.Get(HeaderMessageID), err))
+		if m == nil {
+			m = requestMessage(r)
+		}
+		p.write(w, p.d.rejected(ctx, m, err))
 		return
 	}
+	pushTraceContext(m, r)
 	p.write(w, p.d.deliver(ctx, m))
 }
 
@@ -153,7 +164,8 @@ func (p *PushHandler) write(w http.ResponseWriter, v verdict) {
 	http.Error(w, v.err.Error(), v.status)
 }
 
-// message reads the request into a Message.
+// message reads the request into a Message. On error the Message, when not
+// nil, holds what the envelope said about the message.
 func (p *PushHandler) message(w http.ResponseWriter, r *http.Request) (*handler.Message, error) {
 	limit := p.opts.MaxBodyBytes
 	if r.ContentLength > limit {
@@ -177,7 +189,59 @@ func (p *PushHandler) message(w http.ResponseWriter, r *http.Request) (*handler.
 	if env.Message.ID() == "" {
 		return nil, malformed("message.messageId", errors.New("missing"))
 	}
-	return env.toMessage(r)
+	m, err := env.toMessage(r)
+	if err != nil {
+		m = &handler.Message{ID: env.Message.ID(), Source: handler.SourcePubSub, Queue: env.Subscription,
+			OrderingKey: env.Message.OrderingKey, DeliveryAttempt: env.DeliveryAttempt}
+		m.SetRaw(env, r)
+	}
+	return m, err
+}
+
+// requestMessage describes a push request that could not be decoded, from
+// its headers.
+func requestMessage(r *http.Request) *handler.Message {
+	m := &handler.Message{
+		ID:          r.Header.Get(HeaderMessageID),
+		Source:      handler.SourcePubSub,
+		Queue:       r.Header.Get(HeaderSubscription),
+		OrderingKey: r.Header.Get(HeaderOrderingKey),
+	}
+	m.SetRaw(r)
+	return m
+}
+
+// Attributes under which PushHandler exposes the push request's trace
+// context headers, and CloudEventFunction the event's distributed-tracing
+// extension, unless the message has an attribute of that name already.
+const (
+	AttrTraceparent       = "traceparent"
+	AttrTracestate        = "tracestate"
+	AttrCloudTraceContext = "X-Cloud-Trace-Context"
+)
+
+// pushTraceContext copies the request's trace headers into m's attributes
+// without overwriting the message's own.
+func pushTraceContext(m *handler.Message, r *http.Request) {
+	for _, name := range []string{AttrTraceparent, AttrTracestate, AttrCloudTraceContext} {
+		if v := r.Header.Get(name); v != "" {
+			setAttr(m, name, v)
+		}
+	}
+}
+
+// setAttr sets m.Attributes[k] = v unless k is there, copying the map first
+// so the decoded envelope reachable with As keeps its own.
+func setAttr(m *handler.Message, k, v string) {
+	if _, ok := m.Attributes[k]; ok {
+		return
+	}
+	attrs := make(map[string]string, len(m.Attributes)+1)
+	for k, v := range m.Attributes {
+		attrs[k] = v
+	}
+	attrs[k] = v
+	m.Attributes = attrs
 }
 
 // transportHeaders are never attributes of an unwrapped push.

@@ -233,7 +233,7 @@ func TestPushHandlerAnswersBeforeAHandlerThatOutlivesTheTimeout(t *testing.T) {
 	h := pubsub.NewPushHandler(handler.HandlerFunc(func(ctx context.Context, _ *handler.Message) error {
 		<-release // ignores ctx: a stuck dependency
 		return nil
-	}), &pubsub.PushOptions{Timeout: 300 * time.Millisecond, DeadlineMargin: 100 * time.Millisecond})
+	}), &pubsub.PushOptions{Timeout: 300 * time.Millisecond, Process: &handler.ProcessOptions{DeadlineMargin: 100 * time.Millisecond}})
 	status, _, resp := post(t, h, fmt.Sprintf(`{"message":{"data":%q,"messageId":"m-1"}}`, b64(`{}`)), nil)
 	if status != http.StatusInternalServerError || !strings.Contains(resp, handler.ErrDeadline.Error()) {
 		t.Errorf("status = %d (%s), want 500 with %v", status, resp, handler.ErrDeadline)

@@ -30,11 +30,15 @@
 // half its remaining time (or the session lock for a SessionReceiver) and
 // stops renewing a message just before settling it; after MaxLockRenewal it
 // gives up, so a handler that outlives that loses its lock. A settlement that
-// fails (typically ErrLockLost) is reported through OnSettle, the log and
+// fails (typically ErrLockLost) is reported through OnResult (as
+// handler.SettledRetry with a *SettleError), the log and
 // Stats.SettleFailed, never counted as done: Service Bus redelivers the
 // message when its lock expires. Messages of one session run in order (the
 // SessionId is their OrderingKey); after one fails, the rest of the batch's
-// session messages are abandoned unrun. On shutdown Consumer stops
+// session messages are abandoned unrun. No message fails before the handler
+// in this path (every received message becomes one); in the Function path
+// a request that cannot be decoded fails as a whole, so no later message of
+// a session runs ahead of it. On shutdown Consumer stops
 // receiving, lets the batch in hand finish (ShutdownGrace), settles it and
 // returns.
 //
@@ -54,6 +58,22 @@
 // (maxAutoLockRenewalDuration in host.json). The host writes the answer's
 // Logs to the invocation log only for a 2xx answer, so failures are also
 // logged with Options.Logger (stderr, which the host collects).
+//
+// # Results, Logs and Dead Letters
+//
+// Both paths call their options' OnResult, a handler.ResultHook, once per
+// message after its settlement, and log one line for every message that is
+// not completed with its ID, source, queue, settlement and reason. Consumer
+// dead-letters with the handler.Attr* application properties (error text
+// cut to handler.MaxAttrError bytes, outcome, message ID, source, queue)
+// next to the reason and description. Function's RejectedOutput receives
+// the body alone: an output binding cannot carry properties.
+//
+// # Trace Context
+//
+// The Diagnostic-Id application property, which the Azure SDKs set to the
+// producer's W3C traceparent, stays in Message.Attributes under that name
+// in both paths, for tracing middleware.
 //
 // # What was and was not run against a real broker
 //

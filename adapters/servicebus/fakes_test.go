@@ -85,6 +85,7 @@ type settlement struct {
 	id          string
 	reason      string
 	description string
+	props       map[string]any
 	err         error
 }
 
@@ -160,6 +161,9 @@ func (f *fakeReceiver) DeadLetterMessage(_ context.Context, m *azservicebus.Rece
 	}
 	if o != nil && o.ErrorDescription != nil {
 		s.description = *o.ErrorDescription
+	}
+	if o != nil {
+		s.props = o.PropertiesToModify
 	}
 	return f.settle(m, s)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
 )
 
@@ -51,9 +52,19 @@ type FunctionOptions struct {
 	RejectedOutput string
 	// MaxBodyBytes bounds the request body. Default: 256 MiB.
 	MaxBodyBytes int64
-	// Logger receives one record per failed message and per bad request.
-	// Default: slog.Default() (stderr, which the Functions host collects).
+	// Logger receives one line for every message that is not completed
+	// (with its ID, source, queue, settlement and reason), bad requests
+	// included. Default: slog.Default() (stderr, which the Functions host
+	// collects).
 	Logger *slog.Logger
+	// OnResult, if set, is called once per message after the answer's
+	// status is decided. The host settles an invocation as a whole, so
+	// when any message fails every message of the invocation is reported
+	// SettledRetry; a message routed to RejectedOutput is
+	// SettledDeadLetter. A request that cannot be decoded is reported once
+	// per message ID it names (once with an empty ID when it names none).
+	// It must be safe for concurrent use and fast.
+	OnResult handler.ResultHook
 }
 
 // Function is an http.Handler that serves one function of an Azure
@@ -123,10 +134,15 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logs := &invocationLogs{}
 	ctx = context.WithValue(ctx, logsKey{}, logs)
 
-	msgs, err := f.decode(fn, r)
+	msgs, ids, err := f.decode(fn, r)
 	if err != nil {
-		f.log.LogAttrs(ctx, slog.LevelError, "servicebus: bad invocation request; it fails and the host redelivers the message",
-			slog.String("function", fn), slog.String("invocation_id", r.Header.Get("X-Azure-Functions-InvocationId")), slog.Any("error", err))
+		for _, id := range ids {
+			m := &handler.Message{ID: id, Source: handler.SourceServiceBus, Queue: f.opts.Queue}
+			settled.Done(ctx, f.log, f.opts.OnResult, "servicebus", handler.Report{
+				Result:     handler.Result{Message: m, Err: err, Outcome: handler.Classify(err)},
+				Settlement: handler.SettledRetry, Err: err,
+			})
+		}
 		logs.add("eventfn: request refused: " + err.Error())
 		writeResponse(w, http.StatusBadRequest, InvokeResponse{Outputs: map[string]any{}, Logs: logs.lines(), ReturnValue: Summary{Error: err.Error()}})
 		return
@@ -151,23 +167,26 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sum := Summary{Messages: len(results)}
 	outputs := map[string]any{}
 	var rejected []json.RawMessage
+	reports := make([]handler.Report, len(results))
 	failed := false
-	for _, res := range results {
+	for i, res := range results {
 		m := res.Message
 		if err, ok := routed.Load(m); ok && res.Outcome == handler.Ack {
 			res.Err, res.Outcome = err.(error), handler.Reject
 		}
+		reports[i] = handler.Report{Result: res, Settlement: handler.SettledRetry, Err: res.Err}
 		switch res.Outcome {
 		case handler.Ack:
 			sum.Acked++
+			reports[i].Settlement, reports[i].Err = handler.SettledAck, nil
 			logs.add(fmt.Sprintf("eventfn: message %s attempt %d: ack", m.ID, m.DeliveryAttempt))
 			continue
 		case handler.Reject:
 			sum.Rejected++
 			if f.opts.RejectedOutput != "" && routable(m.Body) {
 				rejected = append(rejected, bodyJSON(m.Body))
+				reports[i].Settlement = handler.SettledDeadLetter
 				logs.add(fmt.Sprintf("eventfn: message %s attempt %d: rejected, routed to output %s: %v", m.ID, m.DeliveryAttempt, f.opts.RejectedOutput, res.Err))
-				f.logResult(ctx, fn, res, "servicebus: message rejected; routed to the rejected output")
 				continue
 			}
 			logs.add(fmt.Sprintf("eventfn: message %s attempt %d: rejected, failing the invocation so Service Bus dead-letters it after MaxDeliveryCount: %v", m.ID, m.DeliveryAttempt, res.Err))
@@ -176,7 +195,14 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			logs.add(fmt.Sprintf("eventfn: message %s attempt %d: retry: %v", m.ID, m.DeliveryAttempt, res.Err))
 		}
 		failed = true
-		f.logResult(ctx, fn, res, "servicebus: message failed; the invocation fails and Service Bus redelivers it")
+	}
+	for i := range reports {
+		if failed && reports[i].Settlement != handler.SettledRetry {
+			// The host abandons the whole invocation: this one comes back too.
+			reports[i].Settlement = handler.SettledRetry
+			reports[i].Err = errors.Join(reports[i].Err, ErrInvocationFailed)
+		}
+		settled.Done(ctx, f.log, f.opts.OnResult, "servicebus", reports[i])
 	}
 	// The host binds Outputs only after a 2xx answer; after a failure the
 	// rejected messages come back with the rest and are routed next time.
@@ -188,13 +214,6 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusInternalServerError
 	}
 	writeResponse(w, status, InvokeResponse{Outputs: outputs, Logs: logs.lines(), ReturnValue: sum})
-}
-
-func (f *Function) logResult(ctx context.Context, fn string, res handler.Result, msg string) {
-	m := res.Message
-	f.log.LogAttrs(ctx, slog.LevelWarn, msg,
-		slog.String("function", fn), slog.String("message_id", m.ID), slog.Int("attempt", m.DeliveryAttempt),
-		slog.String("outcome", res.Outcome.String()), slog.Any("error", res.Err))
 }
 
 // routable reports whether a body can be written to RejectedOutput
@@ -214,15 +233,25 @@ func bodyJSON(b []byte) json.RawMessage {
 	return s
 }
 
-func (f *Function) decode(fn string, r *http.Request) ([]*handler.Message, error) {
+// decode reads the request's messages. On error it returns the message IDs
+// the request names, for the report, or one empty ID when it names none.
+func (f *Function) decode(fn string, r *http.Request) ([]*handler.Message, []string, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, f.opts.MaxBodyBytes))
 	if err != nil {
-		return nil, &RequestError{Function: fn, Err: fmt.Errorf("%w: reading body: %w", ErrMalformedRequest, err)}
+		return nil, []string{""}, &RequestError{Function: fn, Err: fmt.Errorf("%w: reading body: %w", ErrMalformedRequest, err)}
 	}
 	var req invokeRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, &RequestError{Function: fn, Err: fmt.Errorf("%w: %w", ErrMalformedRequest, err)}
+		return nil, []string{""}, &RequestError{Function: fn, Err: fmt.Errorf("%w: %w", ErrMalformedRequest, err)}
 	}
+	msgs, err := f.decodeRequest(fn, &req)
+	if err != nil {
+		return nil, requestIDs(req.Metadata), err
+	}
+	return msgs, nil, nil
+}
+
+func (f *Function) decodeRequest(fn string, req *invokeRequest) ([]*handler.Message, error) {
 	if req.Data == nil {
 		return nil, &RequestError{Function: fn, Field: "Data", Err: ErrMissingData}
 	}
@@ -240,6 +269,28 @@ func (f *Function) decode(fn string, r *http.Request) ([]*handler.Message, error
 	return buildMessages(fn, bodies, newMetadata(fn, req.Metadata), f.opts.Many, f.opts.Queue)
 }
 
+// requestIDs returns the message IDs a request's metadata names, or one
+// empty ID.
+func requestIDs(raw map[string]json.RawMessage) []string {
+	md := newMetadata("", raw)
+	if _, v, ok := md.get("MessageId"); ok {
+		if id, ok := hostString(v); ok {
+			return []string{id}
+		}
+	}
+	if _, v, ok := md.get("MessageIdArray"); ok {
+		if elems, ok := hostArray(v); ok && len(elems) > 0 {
+			ids := make([]string, 0, len(elems))
+			for _, e := range elems {
+				id, _ := hostString(e)
+				ids = append(ids, id)
+			}
+			return ids
+		}
+	}
+	return []string{""}
+}
+
 func writeResponse(w http.ResponseWriter, status int, resp InvokeResponse) {
 	if resp.Logs == nil {
 		resp.Logs = []string{}
@@ -252,6 +303,11 @@ func writeResponse(w http.ResponseWriter, status int, resp InvokeResponse) {
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// ErrInvocationFailed is joined to the Report.Err of a message that
+// succeeded in an invocation that failed: the Functions host abandons every
+// message of the invocation, so it is redelivered.
+var ErrInvocationFailed = errors.New("servicebus: the invocation failed; the host abandons all of its messages")
 
 // errNoPort is wrapped when FUNCTIONS_CUSTOMHANDLER_PORT is not a port.
 var errNoPort = errors.New("servicebus: FUNCTIONS_CUSTOMHANDLER_PORT is not a TCP port")

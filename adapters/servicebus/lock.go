@@ -77,7 +77,7 @@ func (l *renewLoop) stop() {
 // goroutine).
 func (c *Consumer) startLoop(ctx context.Context, id string, lockedUntil func() (time.Time, bool), renew func(context.Context) error) *renewLoop {
 	l := &renewLoop{done: make(chan struct{}), exit: make(chan struct{})}
-	clock := c.opts.Clock
+	clock := c.clock
 	giveUp := clock.Now().Add(c.opts.MaxLockRenewal)
 	go func() {
 		defer close(l.exit)

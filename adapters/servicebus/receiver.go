@@ -11,7 +11,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/internal/textutil"
 )
 
 // Receiver is the part of an azservicebus receiver that Consumer uses. Both
@@ -73,22 +75,10 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", int(a))
 }
 
-// Settlement reports what happened to one received message.
-type Settlement struct {
-	// Result is the handler's result.
-	Result handler.Result
-	// Action is the settlement attempted for it.
-	Action Action
-	// Err is nil when the message was settled, else a *SettleError: the
-	// message is not done and Service Bus redelivers it once its lock
-	// expires.
-	Err error
-}
-
-// Clock is the time source of the lock-renewal loop. Tests replace it.
-type Clock interface {
+// clock is the time source of lock renewal and the shutdown grace; tests
+// replace it.
+type clock interface {
 	Now() time.Time
-	// After returns a channel that receives once d has passed.
 	After(d time.Duration) <-chan time.Time
 }
 
@@ -131,16 +121,18 @@ type ConsumerOptions struct {
 	// DeadLetterReason returns the reason and description recorded with a
 	// rejected message. Default: reason "eventfn: permanent failure" (or
 	// "eventfn: decode error" for a *handler.DecodeError), description the
-	// error text, cut to 1024 bytes.
+	// error text, cut to 1024 bytes. The dead-lettered message also gets
+	// the handler.Attr* application properties.
 	DeadLetterReason func(res handler.Result) (reason, description string)
-	// OnSettle, if set, is called once per received message after its
-	// settlement; use it for metrics. It must be safe for concurrent use.
-	OnSettle func(s Settlement)
-	// Logger receives settlement failures and lock-renewal failures.
-	// Default: slog.Default().
+	// OnResult, if set, is called once per received message after its
+	// settlement: SettledAck (completed), SettledRetry (abandoned, or a
+	// settlement that failed: Report.Err is then a *SettleError) or
+	// SettledDeadLetter. It must be safe for concurrent use and fast.
+	OnResult handler.ResultHook
+	// Logger receives one line for every message that is not completed
+	// (with its ID, source, queue, settlement and reason) and lock-renewal
+	// failures. Default: slog.Default().
 	Logger *slog.Logger
-	// Clock drives lock renewal. Default: the system clock.
-	Clock Clock
 }
 
 // Stats counts what a Consumer did. Fields are totals since NewConsumer.
@@ -160,10 +152,11 @@ type Stats struct {
 // message locks (or the session lock). Its methods are safe for concurrent
 // use, but one Consumer should Run once at a time.
 type Consumer struct {
-	r    Receiver
-	h    handler.Handler
-	opts ConsumerOptions
-	log  *slog.Logger
+	r     Receiver
+	h     handler.Handler
+	opts  ConsumerOptions
+	log   *slog.Logger
+	clock clock
 
 	received, completed, abandoned, deadLettered, settleFailed atomic.Int64
 	renewals, renewalsFailed                                   atomic.Int64
@@ -171,7 +164,7 @@ type Consumer struct {
 
 // NewConsumer returns a Consumer of r that runs h.
 func NewConsumer(r Receiver, h handler.Handler, opts *ConsumerOptions) *Consumer {
-	c := &Consumer{r: r, h: h}
+	c := &Consumer{r: r, h: h, clock: systemClock{}}
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -193,9 +186,6 @@ func NewConsumer(r Receiver, h handler.Handler, opts *ConsumerOptions) *Consumer
 	}
 	if o.DeadLetterReason == nil {
 		o.DeadLetterReason = defaultDeadLetterReason
-	}
-	if o.Clock == nil {
-		o.Clock = systemClock{}
 	}
 	c.log = o.Logger
 	if c.log == nil {
@@ -274,7 +264,7 @@ func (c *Consumer) runBatch(ctx context.Context, rms []*azservicebus.ReceivedMes
 		select {
 		case <-ctx.Done():
 			select {
-			case <-c.opts.Clock.After(c.opts.ShutdownGrace):
+			case <-c.clock.After(c.opts.ShutdownGrace):
 				cancel()
 			case <-stopGrace:
 			}
@@ -363,19 +353,26 @@ func (c *Consumer) settle(ctx context.Context, rm *azservicebus.ReceivedMessage,
 	case handler.Reject:
 		action = DeadLetter
 		reason, desc := c.opts.DeadLetterReason(res)
-		err = c.r.DeadLetterMessage(sctx, rm, &azservicebus.DeadLetterOptions{Reason: &reason, ErrorDescription: &desc})
+		err = c.r.DeadLetterMessage(sctx, rm, &azservicebus.DeadLetterOptions{Reason: &reason, ErrorDescription: &desc, PropertiesToModify: deadLetterProperties(res)})
 	default:
 		// RetryAfter cannot delay a Service Bus redelivery: abandon now.
 		action = Abandon
 		err = c.r.AbandonMessage(sctx, rm, nil)
 	}
-	s := Settlement{Result: res, Action: action}
+	rep := handler.Report{Result: res, Err: res.Err}
+	switch action {
+	case Complete:
+		rep.Settlement, rep.Err = handler.SettledAck, nil
+	case Abandon:
+		rep.Settlement = handler.SettledRetry
+	case DeadLetter:
+		rep.Settlement = handler.SettledDeadLetter
+	}
 	if err != nil {
-		s.Err = &SettleError{Action: action, MessageID: rm.MessageID, Err: err}
+		// Not settled: the message comes back when its lock expires.
+		rep.Settlement = handler.SettledRetry
+		rep.Err = errors.Join(res.Err, &SettleError{Action: action, MessageID: rm.MessageID, Err: err})
 		c.settleFailed.Add(1)
-		c.log.LogAttrs(ctx, slog.LevelError, "servicebus: settlement failed; the message is not done and will be redelivered when its lock expires",
-			slog.String("message_id", rm.MessageID), slog.String("action", action.String()),
-			slog.String("outcome", res.Outcome.String()), slog.Bool("lock_lost", isLockLost(err)), slog.Any("error", err))
 	} else {
 		switch action {
 		case Complete:
@@ -385,15 +382,19 @@ func (c *Consumer) settle(ctx context.Context, rm *azservicebus.ReceivedMessage,
 		case DeadLetter:
 			c.deadLettered.Add(1)
 		}
-		if res.Outcome != handler.Ack {
-			c.log.LogAttrs(ctx, slog.LevelWarn, "servicebus: message failed",
-				slog.String("message_id", rm.MessageID), slog.String("action", action.String()),
-				slog.Int("attempt", int(rm.DeliveryCount)), slog.Any("error", res.Err))
-		}
 	}
-	if c.opts.OnSettle != nil {
-		c.opts.OnSettle(s)
+	settled.Done(ctx, c.log, c.opts.OnResult, "servicebus", rep)
+}
+
+// deadLetterProperties are the handler.Attr* application properties of a
+// dead-lettered message.
+func deadLetterProperties(res handler.Result) map[string]any {
+	attrs := settled.DeadLetterAttributes(res.Message, res.Outcome, res.Err)
+	props := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		props[k] = v
 	}
+	return props
 }
 
 const maxDescription = 1024
@@ -408,9 +409,7 @@ func defaultDeadLetterReason(res handler.Result) (string, string) {
 	if res.Err != nil {
 		desc = res.Err.Error()
 	}
-	if len(desc) > maxDescription {
-		desc = desc[:maxDescription]
-	}
+	desc = textutil.Truncate(desc, maxDescription)
 	return reason, desc
 }
 

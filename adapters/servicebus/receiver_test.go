@@ -63,9 +63,9 @@ func TestConsumerSettlesByOutcome(t *testing.T) {
 		return nil
 	})
 	var mu sync.Mutex
-	var reports []servicebus.Settlement
-	c := servicebus.NewConsumer(f, h, &servicebus.ConsumerOptions{Queue: "orders", Clock: clock, Logger: quiet(),
-		OnSettle: func(s servicebus.Settlement) { mu.Lock(); reports = append(reports, s); mu.Unlock() }})
+	var reports []handler.Report
+	c := servicebus.NewConsumerWithClock(f, h, &servicebus.ConsumerOptions{Queue: "orders", Logger: quiet(),
+		OnResult: func(_ context.Context, r handler.Report) { mu.Lock(); reports = append(reports, r); mu.Unlock() }}, clock)
 	stop := run(t, c)
 	waitSettled(t, f, 4)
 	stop()
@@ -84,7 +84,7 @@ func TestConsumerSettlesByOutcome(t *testing.T) {
 		t.Errorf("Stats = %+v", s)
 	}
 	if len(reports) != 4 {
-		t.Errorf("OnSettle called %d times, want 4", len(reports))
+		t.Errorf("OnResult called %d times, want 4", len(reports))
 	}
 	v, _ := seen.Load("transient")
 	if m := v.(*handler.Message); m.DeliveryAttempt != 2 || m.Queue != "orders" || m.Source != handler.SourceServiceBus {
@@ -101,16 +101,16 @@ func TestConsumerReportsFailedSettlementAsNotDone(t *testing.T) {
 	clock := newFakeClock()
 	f := newFakeReceiver(clock, time.Minute, []*azservicebus.ReceivedMessage{received("m1", 1, `{}`)})
 	f.settleErr = &azservicebus.Error{Code: azservicebus.CodeLockLost}
-	var got servicebus.Settlement
-	c := servicebus.NewConsumer(f, handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }),
-		&servicebus.ConsumerOptions{Clock: clock, Logger: quiet(), OnSettle: func(s servicebus.Settlement) { got = s }})
+	var got handler.Report
+	c := servicebus.NewConsumerWithClock(f, handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }),
+		&servicebus.ConsumerOptions{Logger: quiet(), OnResult: func(_ context.Context, r handler.Report) { got = r }}, clock)
 	stop := run(t, c)
 	waitSettled(t, f, 1)
 	stop()
-	if !errors.Is(got.Err, servicebus.ErrLockLost) || got.Action != servicebus.Complete {
-		t.Errorf("Settlement = %+v, want a lock-lost complete", got)
-	}
 	var se *servicebus.SettleError
+	if !errors.Is(got.Err, servicebus.ErrLockLost) || got.Settlement != handler.SettledRetry || !errors.As(got.Err, &se) || se.Action != servicebus.Complete {
+		t.Errorf("Report = %+v, want a lock-lost complete reported as retry", got)
+	}
 	if !errors.As(got.Err, &se) || se.MessageID != "m1" {
 		t.Errorf("Err = %v, want a *SettleError for m1", got.Err)
 	}
@@ -128,7 +128,7 @@ func TestLockRenewalRenewsOnTimeAndStopsOnSettle(t *testing.T) {
 		<-release
 		return nil
 	})
-	c := servicebus.NewConsumer(messageRenewer{f}, h, &servicebus.ConsumerOptions{Clock: clock, Logger: quiet()})
+	c := servicebus.NewConsumerWithClock(messageRenewer{f}, h, &servicebus.ConsumerOptions{Logger: quiet()}, clock)
 	stop := run(t, c)
 	<-started
 
@@ -171,9 +171,9 @@ func TestHandlerOutlivingMaxLockRenewalLosesTheLock(t *testing.T) {
 		<-release
 		return nil
 	})
-	var got servicebus.Settlement
-	c := servicebus.NewConsumer(messageRenewer{f}, h, &servicebus.ConsumerOptions{Clock: clock, Logger: quiet(),
-		MaxLockRenewal: 45 * time.Second, OnSettle: func(s servicebus.Settlement) { got = s }})
+	var got handler.Report
+	c := servicebus.NewConsumerWithClock(messageRenewer{f}, h, &servicebus.ConsumerOptions{Logger: quiet(),
+		MaxLockRenewal: 45 * time.Second, OnResult: func(_ context.Context, r handler.Report) { got = r }}, clock)
 	stop := run(t, c)
 	<-started
 	clock.waitWaiters(t, 1)
@@ -216,7 +216,7 @@ func TestSessionMessagesRunInOrderUnderTheSessionLock(t *testing.T) {
 		}
 		return nil
 	})
-	c := servicebus.NewConsumer(sessionRenewer{f}, h, &servicebus.ConsumerOptions{Clock: clock, Logger: quiet()})
+	c := servicebus.NewConsumerWithClock(sessionRenewer{f}, h, &servicebus.ConsumerOptions{Logger: quiet()}, clock)
 	stop := run(t, c)
 	clock.waitWaiters(t, 1)
 	clock.Advance(30 * time.Second)
@@ -244,7 +244,7 @@ func TestShutdownFinishesTheBatchInHand(t *testing.T) {
 		<-release
 		return ctx.Err() // still alive within the grace period
 	})
-	c := servicebus.NewConsumer(f, h, &servicebus.ConsumerOptions{Clock: clock, Logger: quiet()})
+	c := servicebus.NewConsumerWithClock(f, h, &servicebus.ConsumerOptions{Logger: quiet()}, clock)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -269,7 +269,7 @@ func TestShutdownGraceCancelsHandlersThatDoNotFinish(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	c := servicebus.NewConsumer(f, h, &servicebus.ConsumerOptions{Clock: clock, Logger: quiet(), ShutdownGrace: 5 * time.Second})
+	c := servicebus.NewConsumerWithClock(f, h, &servicebus.ConsumerOptions{Logger: quiet(), ShutdownGrace: 5 * time.Second}, clock)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

@@ -19,14 +19,33 @@ import (
 )
 
 // ConsumerOptions configure a Consumer. The zero value is ready to use; nil
-// *ConsumerOptions means the zero value.
+// *ConsumerOptions means the zero value. The fields shared with Options
+// mean the same there.
 type ConsumerOptions struct {
-	// Options are shared with the Lambda handler: Process, Backoff,
-	// DeadLetterQueueURL, Raw, SNSTopicARNs, TrustSNSAttributes,
-	// MaxBodyBytes and Logger apply; Client, QueueURL and
-	// ReportBatchItemFailures are ignored (the Consumer's client and queue
-	// are its arguments, and it deletes messages itself).
-	Options
+	// Process configures the batch engine (concurrency, deadline margin).
+	// Default: handler.Process's defaults.
+	Process *handler.ProcessOptions
+	// Backoff is Options.Backoff. Default: none.
+	Backoff func(attempt int) time.Duration
+	// DeadLetterQueueURL is Options.DeadLetterQueueURL, sent to with the
+	// Consumer's client. Default: none.
+	DeadLetterQueueURL string
+	// Raw is Options.Raw. Default: false.
+	Raw bool
+	// SNSTopicARNs is Options.SNSTopicARNs.
+	SNSTopicARNs []string
+	// TrustSNSAttributes is Options.TrustSNSAttributes. Default: false.
+	TrustSNSAttributes bool
+	// MaxBodyBytes is Options.MaxBodyBytes. Default: 1 MiB.
+	MaxBodyBytes int
+	// Logger receives one line for every message that is not acknowledged
+	// (left for redelivery, dead-lettered, or whose delete failed), and
+	// receive and visibility failures. Default: slog.Default().
+	Logger *slog.Logger
+	// OnResult, if set, is called once for every received message after it
+	// was settled: deleted, dead-lettered, or left to come back. It must be
+	// safe for concurrent use and fast.
+	OnResult handler.ResultHook
 
 	// MaxMessages is the most messages one ReceiveMessage returns, 1 to 10.
 	// Default: 10.
@@ -60,6 +79,7 @@ type Consumer struct {
 	queueURL string
 	h        handler.Handler
 	o        ConsumerOptions
+	shared   Options // the Options view of o
 }
 
 // NewConsumer returns a Consumer of the queue at queueURL.
@@ -68,8 +88,6 @@ func NewConsumer(c ConsumerClient, queueURL string, h handler.Handler, opts *Con
 	if opts != nil {
 		o = *opts
 	}
-	o.Options = o.Options.withDefaults()
-	o.Options.QueueURL = func(string) string { return queueURL }
 	if o.MaxMessages < 1 || o.MaxMessages > 10 {
 		o.MaxMessages = 10
 	}
@@ -88,7 +106,14 @@ func NewConsumer(c ConsumerClient, queueURL string, h handler.Handler, opts *Con
 	if o.QueueARN == "" {
 		o.QueueARN = queueARNFromURL(queueURL)
 	}
-	return &Consumer{c: c, queueURL: queueURL, h: h, o: o}
+	shared := (&Options{
+		Process: o.Process, Backoff: o.Backoff, DeadLetterQueueURL: o.DeadLetterQueueURL,
+		Raw: o.Raw, SNSTopicARNs: o.SNSTopicARNs, TrustSNSAttributes: o.TrustSNSAttributes,
+		MaxBodyBytes: o.MaxBodyBytes, Logger: o.Logger, OnResult: o.OnResult,
+		ReportBatchItemFailures: true, // the Consumer deletes messages itself
+	}).withDefaults()
+	shared.QueueURL = func(string) string { return queueURL }
+	return &Consumer{c: c, queueURL: queueURL, h: h, o: o, shared: shared}
 }
 
 // Run receives and handles messages until ctx is cancelled, then stops
@@ -137,7 +162,7 @@ func (c *Consumer) poll(ctx context.Context) error {
 				return fmt.Errorf("sqs: consumer: %s: %w", c.queueURL, err)
 			}
 			pause = min(max(2*pause, 100*time.Millisecond), 10*time.Second)
-			c.o.Logger.WarnContext(ctx, "sqs: receive failed; retrying", slog.String("queue", c.queueURL), slog.Duration("pause", pause), slog.Any("error", err))
+			c.shared.Logger.WarnContext(ctx, "sqs: receive failed; retrying", slog.String("queue", c.queueURL), slog.Duration("pause", pause), slog.Any("error", err))
 			select {
 			case <-ctx.Done():
 				return nil
@@ -175,14 +200,15 @@ func (c *Consumer) handle(ctx context.Context, received []types.Message) {
 	ext.Go(func() { c.extend(pctx, recs, done) })
 	// Once pctx is cancelled, Process gives running handlers half its
 	// DeadlineMargin, then reports them failed (Retry) and returns.
-	items := runBatch(pctx, &c.o.Options, c.h, recs, nil, received)
+	items := runBatch(pctx, &c.shared, c.h, recs, nil, received)
 	close(done)
 	ext.Wait()
 
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer scancel()
-	settle(sctx, &c.o.Options, c.c, items)
+	settle(sctx, &c.shared, c.c, items)
 	c.delete(sctx, items)
+	report(ctx, &c.shared, items)
 }
 
 // extend renews the batch's visibility every third of the visibility
@@ -213,15 +239,15 @@ func (c *Consumer) extend(ctx context.Context, recs []events.SQSMessage, done <-
 				err = batchError(out.Failed)
 			}
 			if err != nil && ctx.Err() == nil {
-				c.o.Logger.WarnContext(ctx, "sqs: visibility extension failed", slog.String("queue", c.queueURL), slog.Any("error", err))
+				c.shared.Logger.WarnContext(ctx, "sqs: visibility extension failed", slog.String("queue", c.queueURL), slog.Any("error", err))
 			}
 		}
 	}
 }
 
 // delete removes the acknowledged messages from the queue, sending again
-// the entries SQS failed on its side. A delete that still fails is logged;
-// the message will be delivered again.
+// the entries SQS failed on its side. A delete that still fails is recorded
+// in the item's settleErr: the message will be delivered again.
 func (c *Consumer) delete(ctx context.Context, items []item) {
 	var acked []*item
 	for i := range items {
@@ -243,7 +269,7 @@ func (c *Consumer) delete(ctx context.Context, items []item) {
 		})
 		for k, err := range errs {
 			if err != nil {
-				c.o.Logger.ErrorContext(ctx, "sqs: delete failed; the message will be redelivered", slog.String("queue", c.queueURL), slog.String("message_id", chunk[k].rec.MessageId), slog.Any("error", err))
+				chunk[k].settleErr = fmt.Errorf("sqs: delete from %s: %w", c.queueURL, err)
 			}
 		}
 	}

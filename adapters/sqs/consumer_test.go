@@ -42,7 +42,7 @@ func TestConsumerDeletesAckedAndKeepsFailed(t *testing.T) {
 		}
 		return nil
 	})
-	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{Options: sqs.Options{DeadLetterQueueURL: dlqURL}})
+	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{DeadLetterQueueURL: dlqURL})
 	errc := make(chan error, 1)
 	go func() { errc <- cons.Run(ctx) }()
 	var msgs []*handler.Message
@@ -172,7 +172,7 @@ func TestConsumerHandlesDeleteFailuresPerEntry(t *testing.T) {
 	log, buf := newLogger()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
-	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{Options: sqs.Options{Logger: log}})
+	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{Logger: log})
 	errc := make(chan error, 1)
 	go func() { errc <- cons.Run(ctx) }()
 	for !strings.Contains(buf.String(), "ReceiptHandleIsInvalid") {

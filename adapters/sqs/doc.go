@@ -34,8 +34,10 @@
 //   - handler.Permanent(err) (Reject): reported, so the redrive policy
 //     dead-letters it after maxReceiveCount receives; or, with
 //     Options.DeadLetterQueueURL and a client, sent to that queue with the
-//     error in its attributes (AttrError, AttrQueue, AttrMessageID) and not
-//     reported. If that send fails the message is reported failed.
+//     dead-letter attributes of package handler (handler.AttrError,
+//     AttrOutcome, AttrMessageID, AttrSource, AttrQueue) as message
+//     attributes and not reported. If that send fails the message is
+//     reported failed.
 //   - a panic: recovered into a *handler.PanicError for that message alone
 //     (Retry).
 //
@@ -86,7 +88,27 @@
 // For a queue whose ARN ends in ".fifo", the MessageGroupId is the
 // message's OrderingKey: messages of a group run one at a time in order,
 // and after one fails the rest of its group is reported failed without
-// running, as Lambda requires for FIFO batches.
+// running, as Lambda requires for FIFO batches. A record that fails before
+// it reaches the handler (a malformed record, a bad envelope, an oversized
+// body) stops its group the same way; when its MessageGroupId cannot be
+// read, every later record of the batch is reported failed.
+//
+// # Results and Logs
+//
+// Every record ends in exactly one call of Options.OnResult with a
+// handler.Report: SettledAck (deleted), SettledRetry (reported failed, or
+// not deleted) or SettledDeadLetter (sent to the explicit dead-letter
+// queue), records that never reached the handler included. Each record
+// that is not acknowledged is also logged, once, through Options.Logger
+// with its message ID, source, queue, settlement and error, so no failure
+// is silent without logging middleware.
+//
+// # Trace Context
+//
+// The AWSTraceHeader system attribute (the producer's X-Ray trace header)
+// is exposed as Message.Attributes["AWSTraceHeader"] (AttrTraceHeader) for
+// tracing middleware, unless a message attribute of that name exists,
+// which is kept.
 //
 // # Consumer
 //

@@ -3,6 +3,7 @@ package sqs
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -132,6 +133,7 @@ func slowDecodeEvent(payload []byte) (*decodedEvent, error) {
 			}
 			if errs[i] != nil {
 				errs[i] = &RecordError{MessageID: r.MessageId, Index: i, Err: fmt.Errorf("%w: %w", ErrMalformedRecord, errs[i])}
+				salvageOrdering(raws[i], &r.SQSMessage)
 			}
 			ev.sqs = append(ev.sqs, r.SQSMessage)
 		case kindSNS:
@@ -149,4 +151,38 @@ func slowDecodeEvent(payload []byte) (*decodedEvent, error) {
 		}
 	}
 	return ev, nil
+}
+
+// salvageOrdering recovers, from a record that did not decode, the fields
+// FIFO ordering needs: the queue ARN and the MessageGroupId, each kept only
+// when it is a JSON string. What cannot be recovered stays empty, and
+// runBatch then treats the record's group as unknown.
+func salvageOrdering(raw json.RawMessage, rec *events.SQSMessage) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return
+	}
+	rec.EventSourceARN = ""
+	group := ""
+	for k, v := range fields {
+		switch {
+		case strings.EqualFold(k, "eventSourceARN"):
+			if json.Unmarshal(v, &rec.EventSourceARN) != nil {
+				rec.EventSourceARN = ""
+			}
+		case strings.EqualFold(k, "attributes"):
+			var attrs map[string]json.RawMessage
+			if json.Unmarshal(v, &attrs) == nil && json.Unmarshal(attrs["MessageGroupId"], &group) != nil {
+				group = ""
+			}
+		}
+	}
+	if rec.Attributes == nil {
+		rec.Attributes = make(map[string]string, 1)
+	}
+	if group == "" {
+		delete(rec.Attributes, "MessageGroupId")
+	} else {
+		rec.Attributes["MessageGroupId"] = group
+	}
 }

@@ -82,7 +82,7 @@ func ExampleConsumer() {
 		return
 	}
 	c := sqs.NewConsumer(awssqs.NewFromConfig(cfg), queue, orderHandler, &sqs.ConsumerOptions{
-		Options: sqs.Options{Backoff: sqs.Exponential(time.Second, time.Minute)},
+		Backoff: sqs.Exponential(time.Second, time.Minute),
 	})
 	if err := c.Run(ctx); err != nil {
 		fmt.Println(err)

@@ -39,6 +39,9 @@ func createQueue(t *testing.T, c *awssqs.Client, name string, attrs map[string]s
 	t.Helper()
 	ctx := context.Background()
 	name = fmt.Sprintf("%s-%d", name, rand.Uint32())
+	if attrs["FifoQueue"] == "true" {
+		name += ".fifo"
+	}
 	out, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err != nil {
 		t.Fatalf("CreateQueue %s: %v", name, err)
@@ -103,7 +106,7 @@ func TestConsumerRedriveOnFauxqs(t *testing.T) {
 	})
 	rc := &recordingClient{Client: c, vis: map[string][]int32{}}
 	cons := sqs.NewConsumer(rc, qURL, h, &sqs.ConsumerOptions{
-		Options:           sqs.Options{Backoff: func(int) time.Duration { return 0 }}, // poison: redeliver at once
+		Backoff:           func(int) time.Duration { return 0 }, // poison: redeliver at once
 		WaitTime:          time.Second,
 		VisibilityTimeout: 10 * time.Second,
 	})
@@ -258,10 +261,10 @@ func TestLambdaVisibilityAndDeadLetterOnFauxqs(t *testing.T) {
 	if d == nil || aws.ToString(d.Body) != "never" {
 		t.Fatalf("dead-letter queue holds %+v, want the permanent failure", d)
 	}
-	if e := d.MessageAttributes[sqs.AttrError].StringValue; e == nil || !strings.Contains(*e, "can never be applied") {
-		t.Errorf("%s = %v", sqs.AttrError, e)
+	if e := d.MessageAttributes[handler.AttrError].StringValue; e == nil || !strings.Contains(*e, "can never be applied") {
+		t.Errorf("%s = %v", handler.AttrError, e)
 	}
-	if q := d.MessageAttributes[sqs.AttrQueue].StringValue; q == nil || *q != qARN {
-		t.Errorf("%s = %v, want %s", sqs.AttrQueue, q, qARN)
+	if q := d.MessageAttributes[handler.AttrQueue].StringValue; q == nil || *q != qARN {
+		t.Errorf("%s = %v, want %s", handler.AttrQueue, q, qARN)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
 )
 
@@ -39,8 +40,7 @@ func Start(h handler.Handler, opts *Options, lambdaOpts ...lambda.Option) {
 // rawHandler is a lambda.Handler: aws-lambda-go hands it the payload as it
 // came, where for a func taking a json.RawMessage it runs a json.Decoder
 // over the payload and copies it before Invoke decodes it again
-// (scripts/bench-lambda.sh prints the difference for a 10-record
-// invocation under the emulator: 0.004-0.033 ms across runs).
+// (scripts/bench-lambda.sh measures the difference).
 type rawHandler struct{ l *Lambda }
 
 var _ lambda.Handler = rawHandler{} // checked at compile time
@@ -120,53 +120,70 @@ func (l *Lambda) handleSQS(ctx context.Context, recs []events.SQSMessage, decode
 		}
 		l.warn.failed(ctx, &l.o, ids, len(items))
 	}
+	report(ctx, &l.o, items)
 	return resp
 }
 
 func (l *Lambda) handleSNS(ctx context.Context, recs []events.SNSEventRecord, decodeErrs []error) error {
-	errs := make([]error, len(recs))
+	res := make([]handler.Result, len(recs))
 	msgs := make([]*handler.Message, 0, len(recs))
 	idx := make([]int, 0, len(recs))
 	for i := range recs {
+		err := error(nil)
 		if decodeErrs != nil && decodeErrs[i] != nil {
-			errs[i] = decodeErrs[i]
-			continue
+			err = decodeErrs[i]
+		} else if res[i].Message, err = l.o.snsMessage(&recs[i]); err != nil {
+			err = &RecordError{MessageID: recs[i].SNS.MessageID, Index: i, Err: err}
 		}
-		m, err := l.o.snsMessage(&recs[i])
 		if err != nil {
-			errs[i] = &RecordError{MessageID: recs[i].SNS.MessageID, Index: i, Err: err}
+			res[i] = handler.Result{Message: snsRecordMessage(&recs[i]), Err: err, Outcome: handler.Classify(err)}
 			continue
 		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, res[i].Message)
 		idx = append(idx, i)
 	}
 	for k, r := range handler.Process(ctx, l.h, msgs, l.o.Process) {
-		if r.Err != nil {
-			errs[idx[k]] = &RecordError{MessageID: r.Message.ID, Index: idx[k], Err: r.Err}
-		}
+		res[idx[k]] = r
 	}
 	var failed []error
-	for i, err := range errs {
-		if err == nil {
-			continue
-		}
-		if handler.Classify(err) == handler.Reject && l.o.DeadLetterQueueURL != "" && l.o.Client != nil {
-			sctx, cancel := settleContext(ctx, l.o.Process)
-			body, attrs := recs[i].SNS.Message, snsDLQAttributes(recs[i].SNS.MessageAttributes)
-			derr := sendDeadLetter(sctx, &l.o, l.o.Client, body, attrs, recs[i].SNS.TopicArn, recs[i].SNS.MessageID, "", err)
-			cancel()
-			if derr == nil {
-				continue
+	for i, r := range res {
+		rep := handler.Report{Result: r, Settlement: handler.SettledAck}
+		if r.Err != nil {
+			rep.Settlement, rep.Err = handler.SettledRetry, r.Err
+			if r.Outcome == handler.Reject && l.o.DeadLetterQueueURL != "" && l.o.Client != nil {
+				sctx, cancel := settleContext(ctx, l.o.Process)
+				derr := sendDeadLetter(sctx, &l.o, l.o.Client, recs[i].SNS.Message, snsDLQAttributes(recs[i].SNS.MessageAttributes), r, "")
+				cancel()
+				if derr == nil {
+					rep.Settlement = handler.SettledDeadLetter
+				} else {
+					rep.Err = errors.Join(r.Err, derr)
+				}
 			}
-			err = errors.Join(err, derr)
+			if rep.Settlement == handler.SettledRetry {
+				failed = append(failed, &RecordError{MessageID: r.Message.ID, Index: i, Err: rep.Err})
+			}
 		}
-		l.o.Logger.WarnContext(ctx, "sqs: SNS record failed", slog.String("message_id", recs[i].SNS.MessageID), slog.Any("error", err))
-		failed = append(failed, err)
+		settled.Done(ctx, l.o.Logger, l.o.OnResult, "sqs", rep)
 	}
 	if len(failed) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %d of %d: %w", ErrSNSFailed, len(failed), len(recs), errors.Join(failed...))
+}
+
+// snsRecordMessage describes a direct SNS record that could not become a
+// message.
+func snsRecordMessage(rec *events.SNSEventRecord) *handler.Message {
+	m := &handler.Message{
+		ID:          rec.SNS.MessageID,
+		Body:        []byte(rec.SNS.Message),
+		Source:      handler.SourceSNS,
+		Queue:       rec.SNS.TopicArn,
+		PublishedAt: rec.SNS.Timestamp,
+	}
+	m.SetRaw(*rec, rec.SNS)
+	return m
 }
 
 // settleContext bounds the visibility changes and dead-letter sends that

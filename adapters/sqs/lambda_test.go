@@ -474,7 +474,7 @@ func TestDirectSNS(t *testing.T) {
 			t.Fatalf("err = %v, want nil after the dead-letter send", err)
 		}
 		sent := c.sentMessages()
-		if len(sent) != 1 || *sent[0].MessageBody != ev.Records[0].SNS.Message || *sent[0].MessageAttributes[sqs.AttrMessageID].StringValue != "95df01b4-ee98-5cb9-9903-4c221d41eb5e" {
+		if len(sent) != 1 || *sent[0].MessageBody != ev.Records[0].SNS.Message || *sent[0].MessageAttributes[handler.AttrMessageID].StringValue != "95df01b4-ee98-5cb9-9903-4c221d41eb5e" {
 			t.Errorf("sent %+v", sent)
 		}
 	})

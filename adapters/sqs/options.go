@@ -93,9 +93,17 @@ type Options struct {
 	// EVENTFN_SQS_REPORT_BATCH_ITEM_FAILURES=true does the same.
 	ReportBatchItemFailures bool
 
-	// Logger receives the adapter's own warnings (malformed records,
-	// visibility and dead-letter failures). Default: slog.Default().
+	// Logger receives one line for every message that is not acknowledged
+	// (reported failed or dead-lettered) with its ID, source, queue,
+	// settlement and reason, and the adapter's own warnings (visibility
+	// changes that failed). Default: slog.Default().
 	Logger *slog.Logger
+
+	// OnResult, if set, is called once for every record after its
+	// settlement is decided (for Lambda, just before the response is
+	// returned), records that never reached the handler included. It must
+	// be safe for concurrent use and fast.
+	OnResult handler.ResultHook
 }
 
 // DefaultMaxBodyBytes is the default Options.MaxBodyBytes: the SQS message

@@ -49,20 +49,33 @@ func (o *Options) newMessage(rec *events.SQSMessage, native any) (*handler.Messa
 					return nil, err
 				}
 			}
+			traceHeader(m, rec)
 			setRaw(m, native, *rec, *env)
 			return m, nil
 		}
 	}
-	if th := rec.Attributes["AWSTraceHeader"]; th != "" {
-		if _, taken := m.Attributes["AWSTraceHeader"]; !taken {
-			if m.Attributes == nil {
-				m.Attributes = make(map[string]string, 1)
-			}
-			m.Attributes["AWSTraceHeader"] = th
-		}
-	}
+	traceHeader(m, rec)
 	setRaw(m, native, *rec)
 	return m, nil
+}
+
+// AttrTraceHeader is the Message.Attributes key under which the record's
+// AWSTraceHeader system attribute (the producer's X-Ray trace context) is
+// exposed, unless a message attribute of that name is already there.
+const AttrTraceHeader = "AWSTraceHeader"
+
+func traceHeader(m *handler.Message, rec *events.SQSMessage) {
+	th := rec.Attributes[AttrTraceHeader]
+	if th == "" {
+		return
+	}
+	if _, taken := m.Attributes[AttrTraceHeader]; taken {
+		return
+	}
+	if m.Attributes == nil {
+		m.Attributes = make(map[string]string, 1)
+	}
+	m.Attributes[AttrTraceHeader] = th
 }
 
 // setRaw records the native values behind m, native (the SDK's message, for

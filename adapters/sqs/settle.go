@@ -8,7 +8,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,14 +16,8 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
 	"github.com/eventfn/eventfn/handler"
-)
-
-// Message attributes set on messages sent to Options.DeadLetterQueueURL.
-const (
-	AttrError     = "eventfn.error"      // the handler's error, truncated to 1 KiB
-	AttrQueue     = "eventfn.queue"      // the source queue ARN (or SNS topic ARN)
-	AttrMessageID = "eventfn.message_id" // the source message ID
 )
 
 // sqsMaxAttributes is SQS's limit on message attributes per message.
@@ -46,12 +39,12 @@ func settle(ctx context.Context, o *Options, c Client, items []item) {
 				continue
 			}
 			wg.Go(func() {
-				err := sendDeadLetter(ctx, o, c, it.rec.Body, dlqAttributes(it.rec.MessageAttributes), it.rec.EventSourceARN, it.rec.MessageId, it.rec.Attributes["MessageGroupId"], it.err)
+				err := sendDeadLetter(ctx, o, c, it.rec.Body, dlqAttributes(it.rec.MessageAttributes), it.res, it.rec.Attributes["MessageGroupId"])
 				if err != nil {
-					o.Logger.ErrorContext(ctx, "sqs: dead-letter send failed; the message stays failed", slog.String("message_id", it.rec.MessageId), slog.Any("error", err))
+					it.settleErr = err // the message stays failed
 					return
 				}
-				it.outcome = handler.Ack
+				it.outcome, it.deadLettered = handler.Ack, true
 			})
 		}
 		wg.Wait()
@@ -73,7 +66,7 @@ func changeVisibility(ctx context.Context, o *Options, c Client, items []item) {
 			continue
 		}
 		attempt := atoi(it.rec.Attributes["ApproximateReceiveCount"])
-		d, ok := delayFor(o, it.err, attempt, it.ran)
+		d, ok := delayFor(o, it.res.Err, attempt, it.res.Ran)
 		if !ok {
 			continue
 		}
@@ -164,22 +157,18 @@ func perEntry(ctx context.Context, n int, call func(ctx context.Context, pending
 }
 
 // sendDeadLetter sends one permanently failed message to the explicit
-// dead-letter queue, with the failure in its attributes.
-func sendDeadLetter(ctx context.Context, o *Options, c Client, body string, attrs map[string]types.MessageAttributeValue, source, id, group string, cause error) error {
+// dead-letter queue, with the failure in the handler.Attr* message
+// attributes. SQS allows ten message attributes: the original's are dropped
+// by name, last first, to make room.
+func sendDeadLetter(ctx context.Context, o *Options, c Client, body string, attrs map[string]types.MessageAttributeValue, res handler.Result, group string) error {
 	if attrs == nil {
-		attrs = make(map[string]types.MessageAttributeValue, 3)
+		attrs = make(map[string]types.MessageAttributeValue, 5)
 	}
-	msg := cause.Error()
-	if len(msg) > 1024 {
-		msg = strings.ToValidUTF8(msg[:1024], "")
-	}
-	ours := map[string]string{AttrError: msg, AttrQueue: source, AttrMessageID: id}
+	ours := settled.DeadLetterAttributes(res.Message, res.Outcome, res.Err)
 	for k, v := range ours {
-		if v != "" {
-			attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-		}
+		attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
-	if len(attrs) > sqsMaxAttributes { // keep ours, drop the source's last ones by name
+	if len(attrs) > sqsMaxAttributes {
 		names := make([]string, 0, len(attrs))
 		for k := range attrs {
 			if _, mine := ours[k]; !mine {
@@ -191,6 +180,7 @@ func sendDeadLetter(ctx context.Context, o *Options, c Client, body string, attr
 			delete(attrs, k)
 		}
 	}
+	id := res.Message.ID
 	in := &awssqs.SendMessageInput{
 		QueueUrl:          aws.String(o.DeadLetterQueueURL),
 		MessageBody:       aws.String(body),

@@ -226,17 +226,18 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, er
 			Source: "gocloud:mem", Queue: "demo", Workers: 2,
 			DeadLetter: dlqTopic, MaxAttempts: 5,
 			Logger: logger,
-			OnResult: func(r handler.Result, dl bool) {
+			OnResult: func(_ context.Context, r handler.Report) {
 				st.deliveries.Add(1)
-				switch {
-				case dl:
+				dl := r.Settlement == handler.SettledDeadLetter
+				switch r.Settlement {
+				case handler.SettledDeadLetter:
 					st.deadLettered.Add(1)
-				case r.Outcome == handler.Ack:
+				case handler.SettledAck:
 					st.acked.Add(1)
 				default:
 					st.retries.Add(1)
 				}
-				if r.Outcome == handler.Ack || dl {
+				if r.Settlement == handler.SettledAck || dl {
 					if settledN.Add(1) == int64(len(outbox)) {
 						once.Do(func() { close(settled) })
 					}

@@ -46,6 +46,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/eventfn/eventfn/adapters/pubsub"
+	"github.com/eventfn/eventfn/adapters/pubsub/pull"
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/memstore"
@@ -131,7 +132,7 @@ func configure(ctx context.Context) (*config, error) {
 			return nil, fmt.Errorf("dead-letter topic: %w", err)
 		}
 		// The client lives as long as the process.
-		cfg.deadLetter = pubsub.PublishDeadLetters(client.Publisher(topic))
+		cfg.deadLetter = pull.PublishDeadLetters(client.Publisher(topic))
 	}
 	return cfg, nil
 }

@@ -66,6 +66,9 @@ func TestAdaptersStayInTheirLane(t *testing.T) {
 		name := strings.Split(strings.TrimPrefix(a, module+"/adapters/"), "/")[0]
 		for _, d := range deps(t, a) {
 			switch {
+			case strings.HasPrefix(d, module+"/adapters/internal/"):
+				// Shared settlement code of every adapter, standard library and
+				// handler only (checked below).
 			case strings.HasPrefix(d, module+"/adapters/") && !strings.HasPrefix(d, module+"/adapters/"+name):
 				t.Errorf("adapter %s imports another adapter: %s", a, d)
 			case strings.HasPrefix(d, module+"/idempotency"):
@@ -75,6 +78,28 @@ func TestAdaptersStayInTheirLane(t *testing.T) {
 				if strings.HasPrefix(d, f) {
 					t.Errorf("adapter %s links %s, another cloud's SDK", a, d)
 				}
+			}
+		}
+	}
+}
+
+// TestPushPathLinksNoGRPCClient keeps push endpoints and Cloud Functions
+// small: they need no Pub/Sub client, which lives in adapters/pubsub/pull.
+func TestPushPathLinksNoGRPCClient(t *testing.T) {
+	for _, d := range deps(t, module+"/adapters/pubsub") {
+		for _, f := range []string{"cloud.google.com/go/pubsub", "google.golang.org/grpc"} {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				t.Errorf("adapters/pubsub links %s; only adapters/pubsub/pull may", d)
+			}
+		}
+	}
+}
+
+func TestAdapterInternalsLinkNoSDK(t *testing.T) {
+	for _, p := range packages(t, module+"/adapters/internal/...") {
+		for _, d := range deps(t, p) {
+			if !strings.HasPrefix(d, module+"/") {
+				t.Errorf("%s links %s; code shared by every adapter must link no SDK", p, d)
 			}
 		}
 	}

@@ -1,5 +1,5 @@
 // Command pull runs the orders handler as a long-running pull consumer
-// (adapters/pubsub.Receive) until SIGINT or SIGTERM, then shuts down
+// (adapters/pubsub/pull.Receive) until SIGINT or SIGTERM, then shuts down
 // gracefully. Against an emulator (PUBSUB_EMULATOR_HOST) it can also create
 // the topics and subscriptions and publish test orders:
 //
@@ -26,7 +26,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/eventfn/eventfn/adapters/pubsub"
+	"github.com/eventfn/eventfn/adapters/pubsub/pull"
 
 	orderfn "github.com/eventfn/eventfn/examples/gcp-pubsub"
 )
@@ -71,7 +71,7 @@ func run(ctx context.Context, topic, sub string, setup bool, publish, key string
 		return nil
 	}
 	log.Printf("pull: consuming %s", sub)
-	return pubsub.Receive(ctx, client, sub, orderfn.Handler(), &pubsub.ReceiveOptions{DeadLetter: orderfn.DeadLetter()})
+	return pull.Receive(ctx, client, sub, orderfn.Handler(), &pull.ReceiveOptions{DeadLetter: orderfn.DeadLetter()})
 }
 
 func create(ctx context.Context, c *gpubsub.Client, project, topic, sub string) error {

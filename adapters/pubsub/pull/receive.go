@@ -1,4 +1,4 @@
-package pubsub
+package pull
 
 import (
 	"context"
@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
+	gpubsub "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled"
+	"github.com/eventfn/eventfn/adapters/pubsub"
 	"github.com/eventfn/eventfn/handler"
 )
 
@@ -19,20 +21,22 @@ import (
 type ReceiveOptions struct {
 	// Settings are the client's receive settings (streams, lease
 	// extension, flow control by bytes). Default:
-	// pubsub.DefaultReceiveSettings. Receive overrides
+	// gpubsub.DefaultReceiveSettings. Receive overrides
 	// MaxOutstandingMessages with Concurrency and ignores ShutdownOptions
 	// (ShutdownTimeout below applies instead).
-	Settings *pubsub.ReceiveSettings
-	// Concurrency bounds how many messages are handled at once (the
-	// client's MaxOutstandingMessages). Default: handler.DefaultConcurrency.
-	Concurrency int
+	Settings *gpubsub.ReceiveSettings
 	// HandlerTimeout bounds one handler run; a handler still running then
 	// is abandoned and its message nacked. It is capped at the lease
 	// extension (Settings.MaxExtension, default 60 min), after which Pub/Sub
 	// redelivers the message anyway. Default: that cap.
 	HandlerTimeout time.Duration
-	// DeadlineMargin is handler.ProcessOptions.DeadlineMargin.
-	DeadlineMargin time.Duration
+	// Process configures the batch engine: Concurrency bounds how many
+	// messages are handled at once (the client's MaxOutstandingMessages),
+	// DeadlineMargin is kept before each handler's deadline, and Unordered
+	// ignores ordering keys (no per-key blocking after a failure; set it
+	// for subscriptions without message ordering). Default: handler.Process's
+	// defaults.
+	Process *handler.ProcessOptions
 	// MaxRetryDelay caps the delay honoured for handler.RetryAfter. A
 	// message held for its delay keeps one of Concurrency's slots.
 	// Default: 10 min (Pub/Sub's longest ack deadline).
@@ -42,9 +46,6 @@ type ReceiveOptions struct {
 	// pubsub.subscriptions.get); set it when it may not. It lets an ordering
 	// key move on as soon as its failed message is dead-lettered.
 	MaxDeliveryAttempts int
-	// Unordered ignores ordering keys: no per-key blocking after a failure.
-	// Set it for subscriptions without message ordering.
-	Unordered bool
 	// OrderingBlockTimeout lifts a key blocked by a failed message that
 	// has not come back for this long (it may have been dead-lettered
 	// without Receive knowing). Default: 15 min.
@@ -60,10 +61,15 @@ type ReceiveOptions struct {
 	// handler.Permanent (PublishDeadLetters publishes them to a topic) and
 	// acks them. Without it a rejected message is nacked, so the
 	// subscription's dead-letter policy applies after its max attempts.
-	DeadLetter DeadLetterFunc
-	// Logger receives rejections, dead-letter failures and shutdown
+	DeadLetter pubsub.DeadLetterFunc
+	// Logger receives one line for every message that is not acknowledged
+	// (with its ID, source, queue, settlement and reason) and shutdown
 	// abandonments. Default: slog.Default().
 	Logger *slog.Logger
+	// OnResult, if set, is called once per delivered message after it was
+	// acked or nacked, messages nacked behind a failed message of their
+	// ordering key included. It must be safe for concurrent use and fast.
+	OnResult handler.ResultHook
 }
 
 // Receive pulls messages from subscription (an ID or
@@ -92,32 +98,39 @@ type ReceiveOptions struct {
 // on it ends (at most ReceiveSettings.MaxDurationPerAckExtension) rather
 // than at once: the client library (v2.9.0) sometimes loses a nack while it
 // shuts down. It is never acked: delivery stays at least once.
-func Receive(ctx context.Context, client *pubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
+func Receive(ctx context.Context, client *gpubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
 	if h == nil {
-		return errors.New("pubsub: Receive: nil handler")
+		return errors.New("pubsub/pull: Receive: nil handler")
 	}
 	if client == nil {
-		return errors.New("pubsub: Receive: nil client")
+		return errors.New("pubsub/pull: Receive: nil client")
 	}
 	var o ReceiveOptions
 	if opts != nil {
 		o = *opts
 	}
 	sub := client.Subscriber(subscription)
-	settings := pubsub.DefaultReceiveSettings
+	settings := gpubsub.DefaultReceiveSettings
 	if o.Settings != nil {
 		settings = *o.Settings
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = handler.DefaultConcurrency
+	var po handler.ProcessOptions
+	if o.Process != nil {
+		po = *o.Process
 	}
-	settings.MaxOutstandingMessages = o.Concurrency
+	if po.Concurrency <= 0 {
+		po.Concurrency = handler.DefaultConcurrency
+	}
+	if po.DeadlineMargin <= 0 {
+		po.DeadlineMargin = handler.DefaultDeadlineMargin
+	}
+	settings.MaxOutstandingMessages = po.Concurrency
 	// Receive's own ShutdownTimeout governs shutdown: the client must wait
 	// for every callback, or it returns while messages are still unsettled.
 	settings.ShutdownOptions = nil
 	maxExt := settings.MaxExtension
 	if maxExt <= 0 {
-		maxExt = pubsub.DefaultReceiveSettings.MaxExtension
+		maxExt = gpubsub.DefaultReceiveSettings.MaxExtension
 	}
 	if o.HandlerTimeout <= 0 || o.HandlerTimeout > maxExt {
 		o.HandlerTimeout = maxExt
@@ -134,12 +147,12 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, h 
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 30 * time.Second
 	}
-	if o.DeadlineMargin <= 0 {
-		o.DeadlineMargin = handler.DefaultDeadlineMargin
-	}
 	sub.ReceiveSettings = settings
 
-	r := &receiver{h: h, o: o, name: sub.String(), log: logger(o.Logger)}
+	r := &receiver{h: h, o: o, margin: po.DeadlineMargin, unordered: po.Unordered, name: sub.String(), log: o.Logger}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
 	if err := r.check(ctx, client); err != nil {
 		return err
 	}
@@ -153,34 +166,36 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, h 
 	r.soft, r.hard = ctx, hard
 
 	if err := sub.Receive(ctx, r.handle); err != nil {
-		return fmt.Errorf("pubsub: receive %s: %w", r.name, err)
+		return fmt.Errorf("pubsub/pull: receive %s: %w", r.name, err)
 	}
 	return nil
 }
 
 type receiver struct {
-	h    handler.Handler
-	o    ReceiveOptions
-	name string
-	log  *slog.Logger
-	gate *keyGate
-	soft context.Context // the caller's ctx: done when shutdown starts
-	hard context.Context // done ShutdownTimeout later
+	h         handler.Handler
+	o         ReceiveOptions
+	margin    time.Duration // ProcessOptions.DeadlineMargin
+	unordered bool          // ProcessOptions.Unordered, or no ordering on the subscription
+	name      string
+	log       *slog.Logger
+	gate      *keyGate
+	soft      context.Context // the caller's ctx: done when shutdown starts
+	hard      context.Context // done ShutdownTimeout later
 }
 
 // check reads the subscription: it must exist and be reachable. Without
 // permission to read it, Receive goes on with the options it was given.
-func (r *receiver) check(ctx context.Context, client *pubsub.Client) error {
+func (r *receiver) check(ctx context.Context, client *gpubsub.Client) error {
 	cctx, cancel := context.WithTimeout(ctx, r.o.StartTimeout)
 	defer cancel()
 	s, err := client.SubscriptionAdminClient.GetSubscription(cctx, &pubsubpb.GetSubscriptionRequest{Subscription: r.name})
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.PermissionDenied:
-		r.log.InfoContext(ctx, "pubsub: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
+		r.log.InfoContext(ctx, "pubsub/pull: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
 		return nil
 	default:
-		return fmt.Errorf("pubsub: subscription %s: %w", r.name, err)
+		return fmt.Errorf("pubsub/pull: subscription %s: %w", r.name, err)
 	}
 	if r.o.MaxDeliveryAttempts == 0 && s.GetDeadLetterPolicy() != nil {
 		r.o.MaxDeliveryAttempts = int(s.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
@@ -189,12 +204,12 @@ func (r *receiver) check(ctx context.Context, client *pubsub.Client) error {
 		}
 	}
 	if !s.GetEnableMessageOrdering() {
-		r.o.Unordered = true
+		r.unordered = true
 	}
 	return nil
 }
 
-func (r *receiver) message(pm *pubsub.Message) *handler.Message {
+func (r *receiver) message(pm *gpubsub.Message) *handler.Message {
 	m := &handler.Message{
 		ID:          pm.ID,
 		Body:        pm.Data,
@@ -207,7 +222,7 @@ func (r *receiver) message(pm *pubsub.Message) *handler.Message {
 	if pm.DeliveryAttempt != nil {
 		m.DeliveryAttempt = *pm.DeliveryAttempt
 	}
-	if r.o.Unordered {
+	if r.unordered {
 		m.OrderingKey = "" // the handler still sees it through As
 	}
 	m.SetRaw(pm)
@@ -215,16 +230,22 @@ func (r *receiver) message(pm *pubsub.Message) *handler.Message {
 }
 
 // handle is the client's callback for one message.
-func (r *receiver) handle(cbCtx context.Context, pm *pubsub.Message) {
+func (r *receiver) handle(cbCtx context.Context, pm *gpubsub.Message) {
 	m := r.message(pm)
 	if !r.gate.admit(m, time.Now()) {
-		r.log.DebugContext(cbCtx, "pubsub: nacked behind a failed message of its ordering key",
-			append(msgAttrs(m), slog.String("ordering_key", m.OrderingKey))...)
 		pm.Nack()
+		r.done(cbCtx, handler.Report{
+			Result:     handler.Result{Message: m, Err: handler.ErrOrderingKeyFailed, Outcome: handler.Retry},
+			Settlement: handler.SettledRetry, Err: handler.ErrOrderingKeyFailed,
+		})
 		return
 	}
 	res := r.run(cbCtx, m)
-	r.settle(m, pm, res)
+	r.done(cbCtx, r.settle(m, pm, res))
+}
+
+func (r *receiver) done(ctx context.Context, rep handler.Report) {
+	settled.Done(ctx, r.log, r.o.OnResult, "pubsub/pull", rep)
 }
 
 // run processes m with a context that survives ctx's cancellation until the
@@ -237,7 +258,7 @@ func (r *receiver) run(cbCtx context.Context, m *handler.Message) handler.Result
 	done := make(chan handler.Result, 1)
 	go func() {
 		done <- handler.Process(mctx, r.h, []*handler.Message{m}, &handler.ProcessOptions{
-			Concurrency: 1, DeadlineMargin: r.o.DeadlineMargin, Unordered: true,
+			Concurrency: 1, DeadlineMargin: r.margin, Unordered: true,
 		})[0]
 	}()
 	select {
@@ -246,39 +267,38 @@ func (r *receiver) run(cbCtx context.Context, m *handler.Message) handler.Result
 	case <-r.hard.Done():
 	}
 	// Shutdown ran out: give a cancelled handler the margin to return.
-	t := time.NewTimer(r.o.DeadlineMargin)
+	t := time.NewTimer(r.margin)
 	defer t.Stop()
 	select {
 	case res := <-done:
 		return res
 	case <-t.C:
-		r.log.Warn("pubsub: handler still running at shutdown; message nacked", msgAttrs(m)...)
 		return handler.Result{Message: m, Err: ErrShutdown, Outcome: handler.Retry, Ran: true}
 	}
 }
 
-func (r *receiver) settle(m *handler.Message, pm *pubsub.Message, res handler.Result) {
+// settle acks or nacks pm by res's outcome and says what it did.
+func (r *receiver) settle(m *handler.Message, pm *gpubsub.Message, res handler.Result) handler.Report {
 	now := time.Now()
+	rep := handler.Report{Result: res, Settlement: handler.SettledRetry, Err: res.Err}
 	switch res.Outcome {
 	case handler.Ack:
 		r.gate.settled(m, true, now)
 		pm.Ack()
+		rep.Settlement, rep.Err = handler.SettledAck, nil
+		return rep
 	case handler.Reject:
 		if r.o.DeadLetter != nil {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hard), 30*time.Second)
-			err := callDeadLetter(ctx, r.o.DeadLetter, m, res.Err)
+			err := settled.Call("pubsub/pull: dead-letter function", func() error { return r.o.DeadLetter(ctx, m, res.Err) })
 			cancel()
 			if err == nil {
-				r.log.Warn("pubsub: message rejected and dead-lettered", append(msgAttrs(m), slog.Any("error", res.Err))...)
 				r.gate.settled(m, true, now)
 				pm.Ack()
-				return
+				rep.Settlement = handler.SettledDeadLetter
+				return rep
 			}
-			r.log.Error("pubsub: dead-letter publish failed; message nacked",
-				append(msgAttrs(m), slog.Any("error", err), slog.Any("cause", res.Err))...)
-		} else {
-			r.log.Error("pubsub: message rejected; nacked so the subscription's dead-letter policy applies",
-				append(msgAttrs(m), slog.Any("error", res.Err))...)
+			rep.Err = fmt.Errorf("%w (rejected by the handler: %w)", err, res.Err)
 		}
 		r.gate.settled(m, false, now)
 		pm.Nack()
@@ -289,6 +309,7 @@ func (r *receiver) settle(m *handler.Message, pm *pubsub.Message, res handler.Re
 		}
 		pm.Nack()
 	}
+	return rep
 }
 
 // hold keeps a message leased for d (the client extends its ack deadline)
@@ -301,3 +322,7 @@ func (r *receiver) hold(d time.Duration) {
 	case <-r.soft.Done():
 	}
 }
+
+// ErrShutdown is reported for a message whose handler was still running
+// when Receive's shutdown timeout ran out; the message is nacked.
+var ErrShutdown = errors.New("pubsub/pull: receiver shut down before the handler finished")

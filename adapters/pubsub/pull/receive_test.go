@@ -1,4 +1,4 @@
-package pubsub_test
+package pull_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	gpubsub "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"github.com/eventfn/eventfn/adapters/pubsub"
+	"github.com/eventfn/eventfn/adapters/pubsub/pull"
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/redisstore"
@@ -97,19 +97,19 @@ func publish(t testing.TB, p *gpubsub.Publisher, msgs ...*gpubsub.Message) []str
 	return ids
 }
 
-// startReceive runs pubsub.Receive in the background; stop cancels it and
+// startReceive runs pull.Receive in the background; stop cancels it and
 // returns Receive's error.
-func startReceive(t *testing.T, c *gpubsub.Client, sub string, h handler.Handler, opts *pubsub.ReceiveOptions) (stop func() error) {
+func startReceive(t *testing.T, c *gpubsub.Client, sub string, h handler.Handler, opts *pull.ReceiveOptions) (stop func() error) {
 	t.Helper()
 	if opts == nil {
-		opts = &pubsub.ReceiveOptions{}
+		opts = &pull.ReceiveOptions{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- pubsub.Receive(ctx, c, sub, h, opts) }()
+	go func() { done <- pull.Receive(ctx, c, sub, h, opts) }()
 	var once sync.Once
 	var err error
 	stop = func() error {
@@ -237,7 +237,7 @@ func TestReceiveWithRedisIdempotencyAppliesDuplicatesOnce(t *testing.T) {
 	}
 	ids := publish(t, p, msgs...)
 
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Concurrency: 8})
+	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{Process: &handler.ProcessOptions{Concurrency: 8}})
 	waitFor(t, "every message to be acknowledged", func() bool { return rec.acked() == len(ids) })
 	if err := stop(); err != nil {
 		t.Fatalf("Receive: %v", err)
@@ -337,7 +337,7 @@ func TestReceivePublishesRejectsToADeadLetterTopic(t *testing.T) {
 	defer p.Stop()
 	id := publish(t, p, &gpubsub.Message{Data: []byte(`{"amount_cents":-1}`), Attributes: map[string]string{"origin": "test"}})[0]
 
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{DeadLetter: pubsub.PublishDeadLetters(dl)})
+	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{DeadLetter: pull.PublishDeadLetters(dl)})
 	var got []*pubsubpb.ReceivedMessage
 	waitFor(t, "the dead-lettered copy", func() bool {
 		got = backlog(t, c, dlSub)
@@ -348,8 +348,8 @@ func TestReceivePublishesRejectsToADeadLetterTopic(t *testing.T) {
 	}
 	m := got[0].Message
 	if string(m.Data) != `{"amount_cents":-1}` || m.Attributes["origin"] != "test" ||
-		m.Attributes[pubsub.AttrMessageID] != id || m.Attributes[pubsub.AttrSubscription] != sub ||
-		!strings.Contains(m.Attributes[pubsub.AttrError], "amount_cents must be positive") {
+		m.Attributes[handler.AttrMessageID] != id || m.Attributes[handler.AttrQueue] != sub ||
+		!strings.Contains(m.Attributes[handler.AttrError], "amount_cents must be positive") {
 		t.Errorf("dead letter = %v %v", string(m.Data), m.Attributes)
 	}
 	if got := rec.deliveries(id); len(got) != 1 {
@@ -462,7 +462,7 @@ func TestReceiveRedeliversAMessageWhoseHandlerOutlivesItsTimeout(t *testing.T) {
 	p := c.Publisher(topic)
 	defer p.Stop()
 	id := publish(t, p, &gpubsub.Message{Data: []byte("slow")})[0]
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{HandlerTimeout: 400 * time.Millisecond, DeadlineMargin: 200 * time.Millisecond})
+	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{HandlerTimeout: 400 * time.Millisecond, Process: &handler.ProcessOptions{DeadlineMargin: 200 * time.Millisecond}})
 	waitFor(t, "the redelivery to be acknowledged", func() bool { return rec.acked() == 1 })
 	if n := len(rec.deliveries(id)); n != 2 {
 		t.Errorf("delivered %d times, want 2", n)
@@ -504,7 +504,7 @@ func TestReceiveShutsDownGracefully(t *testing.T) {
 			p := c.Publisher(topic)
 			defer p.Stop()
 			publish(t, p, &gpubsub.Message{Data: []byte("x")})
-			stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{Settings: tt.settings})
+			stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{Settings: tt.settings})
 			<-started
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -538,7 +538,7 @@ func TestReceiveShutsDownGracefully(t *testing.T) {
 		// away.
 		lease := gpubsub.DefaultReceiveSettings
 		lease.MaxDurationPerAckExtension = 10 * time.Second
-		stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{ShutdownTimeout: 200 * time.Millisecond, DeadlineMargin: 100 * time.Millisecond, Settings: &lease})
+		stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{ShutdownTimeout: 200 * time.Millisecond, Process: &handler.ProcessOptions{DeadlineMargin: 100 * time.Millisecond}, Settings: &lease})
 		<-started
 		if err := stop(); err != nil {
 			t.Fatal(err)
@@ -586,10 +586,10 @@ func TestReceiveWithPstestUnreachable(t *testing.T) {
 	}
 	defer dead.Close()
 	var ran atomic.Bool
-	err = pubsub.Receive(context.Background(), dead, "orders", handler.HandlerFunc(func(context.Context, *handler.Message) error {
+	err = pull.Receive(context.Background(), dead, "orders", handler.HandlerFunc(func(context.Context, *handler.Message) error {
 		ran.Store(true)
 		return nil
-	}), &pubsub.ReceiveOptions{StartTimeout: time.Second, Logger: quiet})
+	}), &pull.ReceiveOptions{StartTimeout: time.Second, Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), "projects/"+testProject+"/subscriptions/orders") {
 		t.Errorf("Receive = %v, want an error naming the subscription", err)
 	}
@@ -619,7 +619,7 @@ func TestReceiveKeepsARejectWhenTheDeadLetterTopicIsUnreachable(t *testing.T) {
 	p := c.Publisher(topic)
 	defer p.Stop()
 	id := publish(t, p, &gpubsub.Message{Data: []byte("poison")})[0]
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{DeadLetter: pubsub.PublishDeadLetters(dl)})
+	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{DeadLetter: pull.PublishDeadLetters(dl)})
 	waitFor(t, "a redelivery of the rejected message", func() bool { return len(rec.deliveries(id)) >= 2 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -641,7 +641,7 @@ func TestReceiveKeepsARejectWhenTheDeadLetterFuncPanics(t *testing.T) {
 	p := c.Publisher(topic)
 	defer p.Stop()
 	ids := publish(t, p, &gpubsub.Message{Data: []byte("poison")}, &gpubsub.Message{Data: []byte("fine")})
-	stop := startReceive(t, c, sub, h, &pubsub.ReceiveOptions{DeadLetter: dl})
+	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{DeadLetter: dl})
 	waitFor(t, "a redelivery of the rejected message and the good one acked", func() bool {
 		return len(rec.deliveries(ids[0])) >= 2 && rec.acked() == 1
 	})

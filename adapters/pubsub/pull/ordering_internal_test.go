@@ -1,4 +1,4 @@
-package pubsub
+package pull
 
 // A white-box test: keyGate decides what pstest cannot show, because pstest
 // delivers one message per ordering key at a time, while Pub/Sub may have
