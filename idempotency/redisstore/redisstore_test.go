@@ -26,7 +26,12 @@ func newStore(t testing.TB) *redisstore.Store {
 
 func openStore(t testing.TB, url string) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.Open(url, nil)
+	return openStoreWith(t, url, nil)
+}
+
+func openStoreWith(t testing.TB, url string, opts *redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +49,16 @@ func TestConformance(t *testing.T) {
 				DialTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true}), nil)
 			t.Cleanup(func() { s.Close() })
 			return s
+		},
+	})
+}
+
+// TestConformanceWithoutSessions runs the suite with the WATCH/MULTI
+// path off: every completion takes the script.
+func TestConformanceWithoutSessions(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) idempotency.Store {
+			return openStoreWith(t, testenv.Redis(t), &redisstore.Options{DisableSessions: true})
 		},
 	})
 }
@@ -158,46 +173,53 @@ func batchOf(prefix string, n int) []*handler.Message {
 }
 
 func TestBatchRoundTrips(t *testing.T) {
-	s := newStore(t)
-	hook := &roundTrips{}
-	s.Client().AddHook(hook)
-	var runs atomic.Int32
-	h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name() + time.Now().String(), CacheSize: -1})(
-		handler.HandlerFunc(func(context.Context, *handler.Message) error { runs.Add(1); return nil }))
-	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		opts *redisstore.Options
+	}{{"sessions", nil}, {"without sessions", &redisstore.Options{DisableSessions: true}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStoreWith(t, testenv.Redis(t), tt.opts)
+			hook := &roundTrips{}
+			s.Client().AddHook(hook)
+			var runs atomic.Int32
+			h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name() + time.Now().String(), CacheSize: -1})(
+				handler.HandlerFunc(func(context.Context, *handler.Message) error { runs.Add(1); return nil }))
+			ctx := context.Background()
 
-	// Warm the connection and the server's script cache, as any running
-	// function has.
-	handler.Process(ctx, h, batchOf("warm", 2), nil)
-	hook.n.Store(0)
-	runs.Store(0)
+			// Warm the connection and the server's script cache, as any running
+			// function has.
+			handler.Process(ctx, h, batchOf("warm", 2), nil)
+			hook.n.Store(0)
+			runs.Store(0)
 
-	msgs := batchOf("new", 10)
-	for _, r := range handler.Process(ctx, h, msgs, nil) {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	t.Logf("10 new messages: %d round trips", hook.n.Load())
-	if got := hook.n.Load(); got > 2 {
-		t.Errorf("claiming and completing 10 new messages took %d round trips, want at most 2", got)
-	}
-	if runs.Load() != 10 {
-		t.Fatalf("handler ran %d times, want 10", runs.Load())
-	}
+			msgs := batchOf("new", 10)
+			for _, r := range handler.Process(ctx, h, msgs, nil) {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			t.Logf("10 new messages: %d round trips", hook.n.Load())
+			if got := hook.n.Load(); got > 2 {
+				t.Errorf("claiming and completing 10 new messages took %d round trips, want at most 2", got)
+			}
+			if runs.Load() != 10 {
+				t.Fatalf("handler ran %d times, want 10", runs.Load())
+			}
 
-	hook.n.Store(0)
-	for _, r := range handler.Process(ctx, h, msgs, nil) {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	t.Logf("10 duplicates: %d round trips", hook.n.Load())
-	if got := hook.n.Load(); got > 1 {
-		t.Errorf("a batch of 10 duplicates took %d round trips, want at most 1", got)
-	}
-	if runs.Load() != 10 {
-		t.Fatalf("duplicates ran the handler: %d runs", runs.Load())
+			hook.n.Store(0)
+			for _, r := range handler.Process(ctx, h, msgs, nil) {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			t.Logf("10 duplicates: %d round trips", hook.n.Load())
+			if got := hook.n.Load(); got > 1 {
+				t.Errorf("a batch of 10 duplicates took %d round trips, want at most 1", got)
+			}
+			if runs.Load() != 10 {
+				t.Fatalf("duplicates ran the handler: %d runs", runs.Load())
+			}
+		})
 	}
 }
 
