@@ -106,6 +106,31 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	}
 }
 
+func TestParseURLSetsContextTimeouts(t *testing.T) {
+	for url, protocol := range map[string]int{"redis://127.0.0.1:1/0": 2, "rediss://u:p@127.0.0.1:1/0?protocol=3": 3} {
+		o, err := redisstore.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.ContextTimeoutEnabled || o.Protocol != protocol {
+			t.Errorf("ParseURL(%q): ContextTimeoutEnabled %v, protocol %d; want true, %d", url, o.ContextTimeoutEnabled, o.Protocol, protocol)
+		}
+	}
+	if _, err := redisstore.ParseURL(""); err == nil || !strings.Contains(err.Error(), "URL is empty") {
+		t.Errorf("ParseURL(\"\"): err = %v", err)
+	}
+	if _, err := redisstore.ParseURL("redis://u:s3cret@host:notaport"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("ParseURL of a malformed URL: err = %v, want one without the password", err)
+	}
+	// A store on the options connects on first use: nothing listens here.
+	o, _ := redisstore.ParseURL(fmt.Sprintf("redis://127.0.0.1:%d/0?max_retries=-1", testenv.FreePort(t)))
+	s := redisstore.New(redis.NewClient(o), nil)
+	defer s.Close()
+	if _, err := s.Claim(context.Background(), idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Lease: time.Minute}); !errors.Is(err, idempotency.ErrStore) {
+		t.Errorf("Claim on a lazy store with nothing listening: err = %v, want ErrStore", err)
+	}
+}
+
 func TestOpenOfAnEmptyURLSaysSo(t *testing.T) {
 	if _, err := redisstore.Open("", nil); err == nil || !strings.Contains(err.Error(), "URL is empty") {
 		t.Errorf("Open(\"\"): err = %v, want one that says the URL is empty", err)

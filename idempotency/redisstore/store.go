@@ -40,11 +40,11 @@ type Store struct {
 // New returns a Store that uses c, which may be a *redis.Client, a
 // *redis.ClusterClient or a *redis.Ring. It makes no call.
 //
-// c should be made with ContextTimeoutEnabled set (Open and OpenCluster
-// set it): without it go-redis bounds reads and writes by its own
-// ReadTimeout and WriteTimeout only, so a server that stops answering keeps
-// a call past its context's deadline, and a Lambda invocation past its
-// own.
+// c should be made with ContextTimeoutEnabled set (ParseURL, Open and
+// OpenCluster set it): without it go-redis bounds reads and writes by its
+// own ReadTimeout and WriteTimeout only, so a server that stops answering
+// keeps a call past its context's deadline, and a Lambda invocation past
+// its own. The store speaks whatever protocol c was made with.
 //
 // The store builds a batch's commands in memory it reuses for later
 // batches, so hooks added to c (go-redis's AddHook, such as tracing) must
