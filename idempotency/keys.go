@@ -85,11 +85,8 @@ func FromJSONField(path string) KeyFunc {
 // whatever the raw key's length or encoding.
 //
 // 128 bits keep accidental collisions out of reach (about 2^-64 after 2^32
-// keys in one scope) and a short key is measurably cheaper for the store:
-// on Redis, 22-byte hashes instead of 64 hex digits, with the shorter
-// tokens and fingerprints, took the server's CPU per record in
-// scripts/bench-redis.sh's 10 streams from 5.7-5.8 to 5.0-5.35 µs (README,
-// Performance). A producer that chooses its own keys (FromAttribute,
+// keys in one scope), and a short key costs the store less work per record
+// than 64 hex digits. A producer that chooses its own keys (FromAttribute,
 // FromJSONField) can reuse a key outright, so a longer hash would buy no
 // protection against a hostile one.
 func HashKey(scope, raw string) string {
@@ -101,13 +98,13 @@ func HashKey(scope, raw string) string {
 	return sum128(sha256.Sum256(b))
 }
 
-// HashLen is the length of a key from HashKey and of a BodyFingerprint.
-const HashLen = 22
+// hashLen is the length of a key from HashKey and of a BodyFingerprint.
+const hashLen = 22
 
 // sum128 encodes the first 128 bits of sum in unpadded base64url, with one
 // allocation.
 func sum128(sum [sha256.Size]byte) string {
-	var h [HashLen]byte
+	var h [hashLen]byte
 	base64.RawURLEncoding.Encode(h[:], sum[:16])
 	return string(h[:])
 }

@@ -281,7 +281,7 @@ func TestKeyFuncs(t *testing.T) {
 
 func TestHashKeyIsThePortableCanonicalForm(t *testing.T) {
 	sum := sha256.Sum256([]byte("eventfn-idem-v2\x00orders\x00msg-1"))
-	if got := idempotency.HashKey("orders", "msg-1"); got != base64.RawURLEncoding.EncodeToString(sum[:16]) || len(got) != idempotency.HashLen {
+	if got := idempotency.HashKey("orders", "msg-1"); got != base64.RawURLEncoding.EncodeToString(sum[:16]) || len(got) != 22 {
 		t.Fatalf("HashKey = %s", got)
 	}
 	if idempotency.HashKey("a", "b\x00c") == idempotency.HashKey("a\x00b", "c") {

@@ -41,104 +41,165 @@ func claimResult(req idempotency.ClaimRequest, token string, cmd *redis.StatusCm
 // On a single node the pipeline also WATCHes the keys, so that CompleteBatch
 // can finish the batch without a script (see session.go).
 func (s *Store) ClaimBatch(ctx context.Context, reqs []idempotency.ClaimRequest) ([]idempotency.Claim, []error) {
-	claims := make([]idempotency.Claim, len(reqs))
-	errs := make([]error, len(reqs))
+	b := claimBatch{s: s, ctx: ctx, reqs: reqs,
+		claims: make([]idempotency.Claim, len(reqs)), errs: make([]error, len(reqs)),
+		sb: getScratch(7*len(reqs)+1+len(reqs), len(reqs)+2)}
+	defer b.sb.release()
+	b.build()
+	b.takeSession()
+	b.send()
+	b.retryOnPool()
+	b.finish(b.collect())
+	return b.claims, b.errs
+}
+
+// claimBatch is one ClaimBatch call, run as a sequence of steps.
+type claimBatch struct {
+	s      *Store
+	ctx    context.Context
+	reqs   []idempotency.ClaimRequest
+	claims []idempotency.Claim
+	errs   []error
+	sb     *scratch
+	// cmds are the claim commands by item (nil for an item refused before
+	// sending), tokens the values they write; both live in sb.
+	cmds              []*redis.StatusCmd
+	tokens            []string
+	shortest, longest time.Duration
+	sc                *sessionConn     // the session's connection; nil without a session
+	watch             *redis.StatusCmd // the session's WATCH
+	sent              bool
+}
+
+// build makes each request's claim command in the scratch memory, or its
+// error when the request is invalid, and notes the shortest and the
+// longest lease.
+func (b *claimBatch) build() {
+	sb := b.sb
 	now := time.Now()
-	sb := getScratch(7*len(reqs)+1+len(reqs), len(reqs)+2)
-	defer sb.release()
-	cmds, tokens := sb.ptrs[:len(reqs)], sb.strs[:len(reqs)]
-	var lease, longest time.Duration
-	var leaseMs any
-	shortest := time.Duration(1<<63 - 1)
-	for i, req := range reqs {
-		if errs[i] = checkLease(req); errs[i] != nil {
+	b.cmds, b.tokens = sb.ptrs[:len(b.reqs)], sb.strs[:len(b.reqs)]
+	b.shortest = time.Duration(1<<63 - 1)
+	var lease time.Duration
+	var leaseMs any // boxed once while the lease stays the same
+	for i, req := range b.reqs {
+		if b.errs[i] = checkLease(req); b.errs[i] != nil {
 			continue
 		}
-		tokens[i] = newClaimValue(req, now)
+		b.tokens[i] = newClaimValue(req, now)
 		if leaseMs == nil || req.Lease != lease {
 			lease, leaseMs = req.Lease, req.Lease.Milliseconds()
 		}
-		shortest, longest = min(shortest, req.Lease), max(longest, req.Lease)
+		b.shortest, b.longest = min(b.shortest, req.Lease), max(b.longest, req.Lease)
 		n := len(sb.args)
-		sb.args = s.claimArgs(sb.args, req, &tokens[i], leaseMs)
-		cmds[i] = sb.cmd(ctx, sb.args[n:len(sb.args):len(sb.args)]...)
+		sb.args = b.s.claimArgs(sb.args, req, &b.tokens[i], leaseMs)
+		b.cmds[i] = sb.cmd(b.ctx, sb.args[n:len(sb.args):len(sb.args)]...)
 	}
-	var sc *sessionConn
-	if len(reqs) > 1 && longest > 0 && shortest >= sessionMinLease {
-		sc = s.ss.conn()
+}
+
+// takeSession takes a session's connection for the batch when a session
+// can serve it: two claims or more, none with a lease shorter than
+// sessionMinLease, and sessions on.
+func (b *claimBatch) takeSession() {
+	if len(b.reqs) > 1 && b.longest > 0 && b.shortest >= sessionMinLease {
+		b.sc = b.s.ss.conn()
 	}
-	var pipe redis.Pipeliner
-	var watch *redis.StatusCmd
+}
+
+// send runs the claims in one pipeline: on the session's connection,
+// after an UNWATCH of an earlier batch's keys if it may still watch them
+// and before a WATCH of this batch's keys; else on the client's pool.
+func (b *claimBatch) send() {
+	sb := b.sb
 	queue := sb.queue[:0]
-	if sc != nil {
-		pipe = sc.cn.Pipeline()
-		if sc.dirty {
-			queue = append(queue, sb.cmd(ctx, "unwatch"))
+	var pipe redis.Pipeliner
+	if b.sc != nil {
+		pipe = b.sc.cn.Pipeline()
+		if b.sc.dirty {
+			queue = append(queue, sb.cmd(b.ctx, "unwatch"))
 		}
-		n := len(sb.args)
-		sb.args = append(sb.args, "watch")
-		for _, cmd := range cmds {
-			if cmd != nil {
-				sb.args = append(sb.args, cmd.Args()[1])
-			}
-		}
-		watch = sb.cmd(ctx, sb.args[n:]...)
 	} else {
-		pipe = s.c.Pipeline()
+		pipe = b.s.c.Pipeline()
 	}
-	for _, cmd := range cmds {
+	for _, cmd := range b.cmds {
 		if cmd != nil {
 			queue = append(queue, cmd)
 		}
 	}
-	if watch != nil {
-		queue = append(queue, watch)
+	if b.sc != nil {
+		b.watch = b.watchCmd()
+		queue = append(queue, b.watch)
 	}
 	sb.queue = queue
-	sent := len(queue) > 0
-	if sent {
-		_ = pipe.BatchProcess(ctx, queue...) // one append: the pipeline's list is allocated once
-		_, _ = pipe.Exec(ctx)                // per-command errors are read below
+	b.sent = len(queue) > 0
+	if b.sent {
+		_ = pipe.BatchProcess(b.ctx, queue...) // one append: the pipeline's list is allocated once
+		_, _ = pipe.Exec(b.ctx)                // per-command errors are read by collect
 	}
-	if sc != nil && ctx.Err() == nil && reconnectable(cmds, watch) {
-		// The session's connection failed (go-redis does not retry on a
-		// connection a Conn holds). Claim again on the client's pool, which
-		// health-checks and retries: a claim the first attempt did write
-		// comes back holding this claim's own value, which claimResult
-		// takes as acquired.
-		s.ss.put(sc, true)
-		sc = nil
-		pipe = s.c.Pipeline()
-		for i, cmd := range cmds {
-			if cmd != nil {
-				cmds[i] = redis.NewStatusCmd(ctx, cmd.Args()...)
-				_ = pipe.Process(ctx, cmds[i])
-			}
-		}
-		_, _ = pipe.Exec(ctx)
-	}
-	var keys []any // the session's keys and tokens, when there is a session
-	var held []string
-	if sc != nil {
-		keys, held = make([]any, 0, len(reqs)), make([]string, 0, len(reqs))
-	}
-	failed := false
-	for i, cmd := range cmds {
-		if cmd == nil {
-			continue
-		}
-		claims[i], errs[i] = claimResult(reqs[i], tokens[i], cmd)
-		failed = failed || broken(cmd.Err())
-		if sc != nil && claims[i].Acquired {
-			keys, held = append(keys, cmd.Args()[1]), append(held, tokens[i])
+}
+
+// watchCmd builds WATCH on the keys of the batch's claim commands.
+func (b *claimBatch) watchCmd() *redis.StatusCmd {
+	sb := b.sb
+	n := len(sb.args)
+	sb.args = append(sb.args, "watch")
+	for _, cmd := range b.cmds {
+		if cmd != nil {
+			sb.args = append(sb.args, cmd.Args()[1])
 		}
 	}
-	if sc != nil {
-		s.ss.start(sc, keys, held, longest, failed || watch.Err() != nil)
-	} else if sent && !failed && !s.ss.warm.Load() {
-		s.ss.warm.Store(true)
+	return sb.cmd(b.ctx, sb.args[n:]...)
+}
+
+// retryOnPool claims again on the client's pool when the session's
+// connection failed: go-redis does not retry on a connection a Conn holds,
+// and the pool health-checks and retries. A claim the first attempt did
+// write comes back holding this claim's own value, which claimResult takes
+// as acquired. The batch then has no session.
+func (b *claimBatch) retryOnPool() {
+	if b.sc == nil || b.ctx.Err() != nil || !reconnectable(b.cmds, b.watch) {
+		return
 	}
-	return claims, errs
+	b.s.ss.put(b.sc, true)
+	b.sc = nil
+	pipe := b.s.c.Pipeline()
+	for i, cmd := range b.cmds {
+		if cmd != nil {
+			b.cmds[i] = redis.NewStatusCmd(b.ctx, cmd.Args()...)
+			_ = pipe.Process(b.ctx, b.cmds[i])
+		}
+	}
+	_, _ = pipe.Exec(b.ctx)
+}
+
+// collect reads each claim's answer into claims and errs. It reports
+// whether a command failed in a way that may have broken its connection.
+func (b *claimBatch) collect() (failed bool) {
+	for i, cmd := range b.cmds {
+		if cmd != nil {
+			b.claims[i], b.errs[i] = claimResult(b.reqs[i], b.tokens[i], cmd)
+			failed = failed || broken(cmd.Err())
+		}
+	}
+	return failed
+}
+
+// finish registers the acquired claims with the batch's session, so that
+// CompleteBatch can finish them with a transaction; without a session it
+// notes that the client has a working connection, which sessions wait for.
+func (b *claimBatch) finish(failed bool) {
+	if b.sc == nil {
+		if b.sent && !failed && !b.s.ss.warm.Load() {
+			b.s.ss.warm.Store(true)
+		}
+		return
+	}
+	keys, held := make([]any, 0, len(b.reqs)), make([]string, 0, len(b.reqs))
+	for i, c := range b.claims {
+		if c.Acquired {
+			keys, held = append(keys, b.cmds[i].Args()[1]), append(held, b.tokens[i])
+		}
+	}
+	b.s.ss.start(b.sc, keys, held, b.longest, failed || b.watch.Err() != nil)
 }
 
 // reconnectable reports whether any of cmds or watch failed because the

@@ -8,9 +8,10 @@
 // command, SET key rec NX PX lease GET (Redis 7): it writes the IN_PROGRESS
 // record if the key is absent and returns the existing record otherwise, and
 // the server's own expiry frees a crashed claim when the lease runs out, on
-// the server's clock. Complete and Release compare the claim's token in a
-// small Lua script (EVALSHA), because only a script can compare and write
-// atomically. Batches cost one round trip each: claims are pipelined; on a
+// the server's clock. Complete, Release and Extend compare the claim's
+// token in a small Lua script (EVALSHA), because only a script can compare
+// and write atomically; Extend moves both the lease the record holds and
+// the key's PX. Batches cost one round trip each: claims are pipelined; on a
 // single node one script call completes (or releases) a whole batch, and on
 // a cluster the per-key scripts are pipelined so no script spans two slots.
 //
@@ -19,8 +20,9 @@
 // finished by a MULTI/EXEC of plain SETs on the same connection, which the
 // server aborts if any of those keys was written or expired since the
 // claim; only then does the script run, to tell which claims still hold.
-// The transaction costs the server about a third of the script (see
-// session.go and the README's performance section).
+// A plain transaction costs the server less than a script that reads and
+// writes every key.
+// Options.DisableSessions turns this path off.
 //
 // # URLs
 //

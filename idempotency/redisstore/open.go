@@ -18,18 +18,28 @@ import (
 // server.
 const OpenTimeout = 5 * time.Second
 
-// Open parses a redis:// or rediss:// URL, makes a client with
-// ContextTimeoutEnabled, so every call ends by its context's deadline, and
+// Open parses a redis:// or rediss:// URL as ParseURL does, makes a client
+// with the options, so every call ends by its context's deadline, and
 // checks the server with a PING bounded by OpenTimeout. It fails, naming
 // the URL (without its password) and what to check, when the URL is empty
 // or malformed or the server does not answer.
-//
-// Unless the URL sets protocol (protocol=3), the client speaks RESP2, not
-// go-redis's default RESP3: the store uses nothing RESP3 adds, and on a
-// RESP3 connection go-redis looks for server push notifications around
-// every reply it reads, each command of a transaction included. A client
-// made with New keeps the protocol it was given.
 func Open(url string, opts *Options) (*Store, error) {
+	o, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return ping(New(redis.NewClient(o), opts), url)
+}
+
+// ParseURL parses a redis:// or rediss:// URL into the client options Open
+// uses: ContextTimeoutEnabled, and RESP2 unless the URL sets protocol
+// (protocol=3). The store uses nothing RESP3 adds, and on a RESP3
+// connection go-redis looks for server push notifications around every
+// reply it reads, each command of a transaction included.
+//
+// New(redis.NewClient(o), opts) then makes a Store that connects on first
+// use, for a process that must start while Redis may be down.
+func ParseURL(url string) (*redis.Options, error) {
 	if url == "" {
 		return nil, fmt.Errorf("%w: redisstore: the Redis URL is empty (want redis://host:6379/0, or rediss:// for TLS)", idempotency.ErrStore)
 	}
@@ -41,7 +51,7 @@ func Open(url string, opts *Options) (*Store, error) {
 		o.Protocol = 2
 	}
 	o.ContextTimeoutEnabled = true
-	return ping(New(redis.NewClient(o), opts), url)
+	return o, nil
 }
 
 // OpenCluster parses a Redis Cluster URL,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventfn/eventfn/idempotency"
+	"github.com/eventfn/eventfn/idempotency/internal/token"
 )
 
 // Record encoding (the IN_PROGRESS value doubles as the claim's token):
@@ -16,7 +17,7 @@ import (
 // With the default 22-byte fingerprint an IN_PROGRESS value is 58 bytes and
 // a COMPLETED one without a result 79.
 const (
-	tokenLen = idempotency.TokenLen
+	tokenLen = token.Len
 	fenceLen = 1 + tokenLen // "P" and the token: what the scripts compare
 	msLen    = 13
 	hdrLen   = fenceLen + msLen // 36
@@ -46,7 +47,7 @@ type valueBuf [256]byte
 func encodeClaim(fp string, leaseUntil time.Time) string {
 	var buf valueBuf
 	b := append(buf[:0], 'P')
-	b = idempotency.AppendToken(b)
+	b = token.Append(b)
 	b = appendPadded(b, leaseUntil.UnixMilli(), msLen)
 	b = append(b, fp...)
 	return string(b)

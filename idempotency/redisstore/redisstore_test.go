@@ -26,7 +26,12 @@ func newStore(t testing.TB) *redisstore.Store {
 
 func openStore(t testing.TB, url string) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.Open(url, nil)
+	return openStoreWith(t, url, nil)
+}
+
+func openStoreWith(t testing.TB, url string, opts *redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +49,16 @@ func TestConformance(t *testing.T) {
 				DialTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true}), nil)
 			t.Cleanup(func() { s.Close() })
 			return s
+		},
+	})
+}
+
+// TestConformanceWithoutSessions runs the suite with the WATCH/MULTI
+// path off: every completion takes the script.
+func TestConformanceWithoutSessions(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) idempotency.Store {
+			return openStoreWith(t, testenv.Redis(t), &redisstore.Options{DisableSessions: true})
 		},
 	})
 }
@@ -88,6 +103,31 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	}
 	if _, err := redisstore.OpenCluster("redis://host:notaport?addr=b:1", nil); err == nil || !strings.Contains(err.Error(), "malformed Redis URL") {
 		t.Errorf("OpenCluster of a malformed URL: err = %v", err)
+	}
+}
+
+func TestParseURLSetsContextTimeouts(t *testing.T) {
+	for url, protocol := range map[string]int{"redis://127.0.0.1:1/0": 2, "rediss://u:p@127.0.0.1:1/0?protocol=3": 3} {
+		o, err := redisstore.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.ContextTimeoutEnabled || o.Protocol != protocol {
+			t.Errorf("ParseURL(%q): ContextTimeoutEnabled %v, protocol %d; want true, %d", url, o.ContextTimeoutEnabled, o.Protocol, protocol)
+		}
+	}
+	if _, err := redisstore.ParseURL(""); err == nil || !strings.Contains(err.Error(), "URL is empty") {
+		t.Errorf("ParseURL(\"\"): err = %v", err)
+	}
+	if _, err := redisstore.ParseURL("redis://u:s3cret@host:notaport"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("ParseURL of a malformed URL: err = %v, want one without the password", err)
+	}
+	// A store on the options connects on first use: nothing listens here.
+	o, _ := redisstore.ParseURL(fmt.Sprintf("redis://127.0.0.1:%d/0?max_retries=-1", testenv.FreePort(t)))
+	s := redisstore.New(redis.NewClient(o), nil)
+	defer s.Close()
+	if _, err := s.Claim(context.Background(), idempotency.ClaimRequest{Key: "k", Fingerprint: "fp", Lease: time.Minute}); !errors.Is(err, idempotency.ErrStore) {
+		t.Errorf("Claim on a lazy store with nothing listening: err = %v, want ErrStore", err)
 	}
 }
 
@@ -158,46 +198,53 @@ func batchOf(prefix string, n int) []*handler.Message {
 }
 
 func TestBatchRoundTrips(t *testing.T) {
-	s := newStore(t)
-	hook := &roundTrips{}
-	s.Client().AddHook(hook)
-	var runs atomic.Int32
-	h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name() + time.Now().String(), CacheSize: -1})(
-		handler.HandlerFunc(func(context.Context, *handler.Message) error { runs.Add(1); return nil }))
-	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		opts *redisstore.Options
+	}{{"sessions", nil}, {"without sessions", &redisstore.Options{DisableSessions: true}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStoreWith(t, testenv.Redis(t), tt.opts)
+			hook := &roundTrips{}
+			s.Client().AddHook(hook)
+			var runs atomic.Int32
+			h := idempotency.Middleware(s, &idempotency.Options{Scope: t.Name() + time.Now().String(), CacheSize: -1})(
+				handler.HandlerFunc(func(context.Context, *handler.Message) error { runs.Add(1); return nil }))
+			ctx := context.Background()
 
-	// Warm the connection and the server's script cache, as any running
-	// function has.
-	handler.Process(ctx, h, batchOf("warm", 2), nil)
-	hook.n.Store(0)
-	runs.Store(0)
+			// Warm the connection and the server's script cache, as any running
+			// function has.
+			handler.Process(ctx, h, batchOf("warm", 2), nil)
+			hook.n.Store(0)
+			runs.Store(0)
 
-	msgs := batchOf("new", 10)
-	for _, r := range handler.Process(ctx, h, msgs, nil) {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	t.Logf("10 new messages: %d round trips", hook.n.Load())
-	if got := hook.n.Load(); got > 2 {
-		t.Errorf("claiming and completing 10 new messages took %d round trips, want at most 2", got)
-	}
-	if runs.Load() != 10 {
-		t.Fatalf("handler ran %d times, want 10", runs.Load())
-	}
+			msgs := batchOf("new", 10)
+			for _, r := range handler.Process(ctx, h, msgs, nil) {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			t.Logf("10 new messages: %d round trips", hook.n.Load())
+			if got := hook.n.Load(); got > 2 {
+				t.Errorf("claiming and completing 10 new messages took %d round trips, want at most 2", got)
+			}
+			if runs.Load() != 10 {
+				t.Fatalf("handler ran %d times, want 10", runs.Load())
+			}
 
-	hook.n.Store(0)
-	for _, r := range handler.Process(ctx, h, msgs, nil) {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	t.Logf("10 duplicates: %d round trips", hook.n.Load())
-	if got := hook.n.Load(); got > 1 {
-		t.Errorf("a batch of 10 duplicates took %d round trips, want at most 1", got)
-	}
-	if runs.Load() != 10 {
-		t.Fatalf("duplicates ran the handler: %d runs", runs.Load())
+			hook.n.Store(0)
+			for _, r := range handler.Process(ctx, h, msgs, nil) {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			t.Logf("10 duplicates: %d round trips", hook.n.Load())
+			if got := hook.n.Load(); got > 1 {
+				t.Errorf("a batch of 10 duplicates took %d round trips, want at most 1", got)
+			}
+			if runs.Load() != 10 {
+				t.Fatalf("duplicates ran the handler: %d runs", runs.Load())
+			}
+		})
 	}
 }
 

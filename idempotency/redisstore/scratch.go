@@ -11,7 +11,7 @@ import (
 // batch to the next: their arguments share one array and the commands
 // another. Nothing references either once the pipeline has run and its
 // replies are read, and on a busy client garbage collection is a large part
-// of the CPU a record costs (README, Performance).
+// of the CPU a record costs.
 type scratch struct {
 	args  []any
 	cmds  []redis.StatusCmd

@@ -20,8 +20,8 @@ import (
 // check the Lua script makes, for the whole batch at once. Only after an
 // abort does the store run the script, to learn which items still hold
 // their claim. A plain transaction costs the server much less than a script
-// that calls GET and SET ten times (the README has the numbers), and it is
-// the same one round trip.
+// that calls GET and SET ten times, and it is the same one round trip.
+// Options.DisableSessions turns sessions off.
 //
 // Session connections come from the client's pool, at most half of it.
 // Between batches a connection is parked for the next one, and a sweep
@@ -251,8 +251,8 @@ func (ss *sessions) start(sc *sessionConn, keys []any, tokens []string, lease ti
 	// A batch that never completes or releases its claims gives its
 	// connection back at the first sweep after its leases are over. One
 	// sweep timer serves every session: no timer is armed on each batch's
-	// path (in alternating runs on the CI machine, the claim and completion
-	// medians each fell by 5-9 µs without it; README).
+	// path, where arming and stopping one costs the claim and the
+	// completion measurably.
 	ss.armSweepLocked()
 	ss.mu.Unlock()
 }

@@ -463,3 +463,47 @@ func (h *dropFirstReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (*dropFirstReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
+
+// With Options.DisableSessions a batch is claimed on the pool without
+// WATCH and completed by the script; with the zero Options by a
+// transaction.
+func TestDisableSessionsCompletesByScript(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		opts      *redisstore.Options
+		watch     bool
+		completer string
+	}{
+		{"zero options", nil, true, "exec"},
+		{"DisableSessions", &redisstore.Options{DisableSessions: true}, false, "evalsha"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := warm(t, openStoreWith(t, testenv.Redis(t), tt.opts))
+			hook := &commands{}
+			s.Client().AddHook(hook)
+			sent := claimAndComplete(t, s, hook, 10)
+			if (sent["watch"] > 0) != tt.watch || sent[tt.completer] == 0 {
+				t.Fatalf("commands sent: %v; want WATCH %v and %s", sent, tt.watch, tt.completer)
+			}
+		})
+	}
+}
+
+// Extend writes a claimed key, which would abort the session's EXEC: it
+// ends the session, so the batch's completion runs the script at once
+// instead of a transaction that fails first.
+func TestExtendEndsSession(t *testing.T) {
+	s, hook := hooked(t)
+	keys := freshKeys(t, 3)
+	claims := claimAll(t, s, keys, time.Minute)
+	if err := s.Extend(context.Background(), keys[1], claims[1].Token, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	hook.take()
+	completeOK(t, s, keys, claims)
+	sent := hook.take()
+	mustComplete(t, s, keys)
+	if sent["exec"] != 0 || sent["evalsha"] == 0 {
+		t.Fatalf("completion after Extend sent %v; want the script and no EXEC", sent)
+	}
+}

@@ -20,6 +20,13 @@ const DefaultPrefix = "eventfn:idem:"
 type Options struct {
 	// Prefix is prepended to every key. Default: "eventfn:idem:".
 	Prefix string
+	// DisableSessions turns off the WATCH/MULTI path on a single node (see
+	// the package doc): every completion then runs the token-fenced script,
+	// also one round trip per batch, and the store takes no connection out
+	// of the client's pool between a batch's claim and its completion.
+	// Default false: sessions are on for *redis.Client; cluster and ring
+	// clients never use them.
+	DisableSessions bool
 }
 
 // Store is an idempotency.Store backed by Redis. It is safe for concurrent
@@ -33,11 +40,11 @@ type Store struct {
 // New returns a Store that uses c, which may be a *redis.Client, a
 // *redis.ClusterClient or a *redis.Ring. It makes no call.
 //
-// c should be made with ContextTimeoutEnabled set (Open and OpenCluster
-// set it): without it go-redis bounds reads and writes by its own
-// ReadTimeout and WriteTimeout only, so a server that stops answering keeps
-// a call past its context's deadline, and a Lambda invocation past its
-// own.
+// c should be made with ContextTimeoutEnabled set (ParseURL, Open and
+// OpenCluster set it): without it go-redis bounds reads and writes by its
+// own ReadTimeout and WriteTimeout only, so a server that stops answering
+// keeps a call past its context's deadline, and a Lambda invocation past
+// its own. The store speaks whatever protocol c was made with.
 //
 // The store builds a batch's commands in memory it reuses for later
 // batches, so hooks added to c (go-redis's AddHook, such as tracing) must
@@ -45,9 +52,14 @@ type Store struct {
 // returns; the common hooks, which record a span or a metric as the call
 // runs, do not.
 func New(c redis.UniversalClient, opts *Options) *Store {
-	s := &Store{c: c, prefix: DefaultPrefix, ss: newSessions(c)}
+	s := &Store{c: c, prefix: DefaultPrefix}
 	if opts != nil && opts.Prefix != "" {
 		s.prefix = opts.Prefix
+	}
+	if opts != nil && opts.DisableSessions {
+		s.ss = &sessions{} // no node: every method is a no-op
+	} else {
+		s.ss = newSessions(c)
 	}
 	return s
 }
