@@ -44,6 +44,8 @@ import (
 
 	"github.com/eventfn/eventfn/adapters/sqs"
 	"github.com/eventfn/eventfn/examples/orders"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/dynamostore"
@@ -120,7 +122,13 @@ func openStore(ctx context.Context, env func(string) string) (idempotency.Store,
 		if url == "" {
 			return nil, fmt.Errorf("aws-sqs: EVENTFN_REDIS_URL is not set")
 		}
-		return redisstore.Open(url, nil) // connects on first use
+		// Connect on first use, not at init: with Redis down the function
+		// still starts and reports each message failed, so SQS redelivers.
+		o, err := redisstore.ParseURL(url)
+		if err != nil {
+			return nil, err
+		}
+		return redisstore.New(redis.NewClient(o), nil), nil
 	case "dynamodb":
 		table := env("EVENTFN_DYNAMODB_TABLE")
 		if table == "" {
