@@ -10,12 +10,9 @@ import (
 
 // ProcessOptions configure Process. The zero value is ready to use.
 type ProcessOptions struct {
-	// Concurrency bounds how many messages run at once. Process starts
-	// fewer workers when they would not pay: a batch that recent handlers
-	// say will take under 50 µs in all runs on one worker, which starts
-	// the others if the batch is still going 100 µs plus twice its usual
-	// preparation (a BatchPreparer's store claims; at most 5 ms) after it
-	// began.
+	// Concurrency bounds how many messages run at once. Workers start one
+	// another while messages remain, so quick handlers may finish a batch
+	// on fewer.
 	// Default: 10. Values below 1 mean the default.
 	Concurrency int
 	// DeadlineMargin is the time Process keeps in hand before the context's

@@ -369,10 +369,9 @@ func TestProcessSurvivesErrorsWhoseMethodsPanic(t *testing.T) {
 	}
 }
 
-// After many batches of fast handlers, Process starts helpers only when a
-// batch is still running after a short delay; a batch of slow handlers then
-// still runs them side by side. Each handler here waits until five are
-// running at once, which one worker alone could never reach.
+// After many batches of fast handlers, a batch of slow handlers still runs
+// them side by side. Each handler here waits until five are running at
+// once, which one worker alone could never reach.
 func TestProcessStartsHelpersForSlowHandlersAfterFastOnes(t *testing.T) {
 	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	for range 200 {
@@ -422,9 +421,8 @@ func (p *slowPreparer) Handle(ctx context.Context, m *handler.Message) error {
 	return p.Handler.Handle(ctx, m)
 }
 
-// A batch expected to be quick arms its helper timer before it is
-// prepared; when preparing takes longer than the timer, the helpers still
-// start only once the batch is prepared, never with a message before.
+// After many quick batches, a batch whose preparation is slow still starts
+// no message, on any worker, before it is prepared.
 func TestProcessHelpersWaitForASlowPreparation(t *testing.T) {
 	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	p := &slowPreparer{Handler: fast}

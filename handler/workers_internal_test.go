@@ -1,42 +1,35 @@
 package handler
 
 import (
-	"sync/atomic"
+	"bytes"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
 
-// A store that was slow once (a claim that timed out) raises the average
-// preparation time, but lazy batches still start their helpers within
-// helperDelay + maxPrepareWait.
-func TestLazyDelayIsBounded(t *testing.T) {
-	old := prepareNanos.Load()
-	defer prepareNanos.Store(old)
-	prepareNanos.Store(0)
-	observePrepare(30 * time.Second)
-	if d := lazyDelay(); d != helperDelay+maxPrepareWait {
-		t.Fatalf("lazyDelay after a 30s preparation = %v, want %v", d, helperDelay+maxPrepareWait)
-	}
-	prepareNanos.Store(int64(100 * time.Microsecond))
-	if d := lazyDelay(); d != helperDelay+200*time.Microsecond {
-		t.Fatalf("lazyDelay with 100µs preparations = %v, want %v", d, helperDelay+200*time.Microsecond)
-	}
+// goid returns the calling goroutine's number, from its stack trace.
+func goid() uint64 {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	f := bytes.Fields(buf) // "goroutine N [running]:"
+	n, _ := strconv.ParseUint(string(f[1]), 10, 64)
+	return n
 }
 
-func TestHelperTimersDetachWhenReleasedAndRearm(t *testing.T) {
-	var first atomic.Int32
-	h := armHelper(5*time.Millisecond, func() { first.Add(1) })
-	h.release()                       // still armed, back in the pool
-	time.Sleep(30 * time.Millisecond) // it expires while detached
-	if n := first.Load(); n != 0 {
-		t.Errorf("a released timer ran its old batch's function %d times", n)
+// A worker that has finished parks, and the next work handed out runs on
+// it rather than on a new goroutine.
+func TestGoWorkReusesAParkedWorker(t *testing.T) {
+	seen := map[uint64]bool{}
+	for range 20 {
+		ran := make(chan uint64)
+		goWork(func() { ran <- goid() })
+		id := <-ran
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		time.Sleep(10 * time.Millisecond) // let the worker park
 	}
-	done := make(chan struct{})
-	h2 := armHelper(time.Millisecond, func() { close(done) }) // most likely h again
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a re-armed pooled timer never ran its new batch's function")
-	}
-	h2.release()
+	t.Fatalf("20 pieces of work, one after another, ran on %d goroutines: no worker was reused", len(seen))
 }
