@@ -19,7 +19,11 @@ type ProcessOptions struct {
 	// deadline (the Lambda timeout, the ack deadline). Once less than the
 	// margin is left, no new message starts; running handlers see their
 	// context expire at deadline - margin and are abandoned at
-	// deadline - margin/2, so Process always returns before the deadline.
+	// deadline - margin/2; the batch's finishers (Batch.OnFinish) see
+	// theirs expire at deadline - 3*margin/8, and Process returns by then
+	// even if one is still running. The rest of the margin is the caller's,
+	// to settle the batch with the platform (before deadline - margin/4)
+	// and return its response.
 	// Default: 500ms. Ignored when the context has no deadline.
 	DeadlineMargin time.Duration
 	// Unordered ignores Message.OrderingKey and runs every message

@@ -441,3 +441,61 @@ func TestProcessHelpersWaitForASlowPreparation(t *testing.T) {
 		t.Fatalf("%d messages ran while their batch was being prepared", n)
 	}
 }
+
+// A finisher that blocks past its context (a store that hangs at
+// completion) does not hold Process past the invocation's deadline: its
+// context ends inside the margin and Process returns by then, with every
+// message's result, whether the handlers all returned or one was
+// abandoned.
+func TestProcessReturnsBeforeTheDeadlineWhenAFinisherHangs(t *testing.T) {
+	for _, stuckHandler := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stuck handler=%v", stuckHandler), func(t *testing.T) {
+			const margin = 600 * time.Millisecond
+			deadline := time.Now().Add(1500 * time.Millisecond)
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			release := make(chan struct{})
+			defer close(release)
+			started := make(chan time.Time, 1) // the finisher's context's deadline
+			var once sync.Once
+			h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+				once.Do(func() {
+					handler.BatchFrom(ctx).OnFinish(func(ctx context.Context) {
+						dl, ok := ctx.Deadline()
+						if !ok {
+							t.Error("the finisher's context has no deadline")
+						}
+						started <- dl
+						<-ctx.Done()
+						<-release // and then ignores it
+					})
+				})
+				if stuckHandler && m.ID == "0" {
+					<-release
+				}
+				return nil
+			})
+			res := handler.Process(ctx, h, msgs(3), &handler.ProcessOptions{DeadlineMargin: margin})
+			if now := time.Now(); !now.Before(deadline) {
+				t.Fatalf("Process returned %v after the deadline", now.Sub(deadline))
+			}
+			select {
+			case dl := <-started:
+				if latest := deadline.Add(-margin / 4); dl.After(latest) {
+					t.Errorf("the finisher's context ends %v before the deadline, want at least a quarter of the margin (%v)", deadline.Sub(dl), margin/4)
+				}
+			default:
+				t.Fatal("the finisher never ran")
+			}
+			for i, r := range res {
+				want := error(nil)
+				if stuckHandler && i == 0 {
+					want = handler.ErrDeadline
+				}
+				if !errors.Is(r.Err, want) || (want == nil && r.Err != nil) {
+					t.Errorf("message %d: %v, want %v", i, r.Err, want)
+				}
+			}
+		})
+	}
+}
