@@ -62,9 +62,14 @@ func (b *Batch) Value(key any, init func() any) any {
 
 // OnFinish registers fn to run once every message of the batch has finished
 // or been abandoned at the deadline, before Process returns. Finishers run
-// one after another in registration order with the caller's context (which
-// outlives the handlers' context by the deadline margin). They cannot change
-// the batch's results.
+// one after another in registration order with the caller's context; when
+// that context has a deadline, theirs ends 3/8 of
+// ProcessOptions.DeadlineMargin before it (later than the handlers'
+// context, inside the margin), and Process returns by then: a finisher
+// still running is left behind, with the finishers registered after it,
+// and what it had not done is not done when Process returns. Without a
+// deadline Process waits for every finisher. Finishers cannot change the
+// batch's results; a finisher's panic is recovered.
 func (b *Batch) OnFinish(fn func(ctx context.Context)) {
 	b.mu.Lock()
 	b.finishes = append(b.finishes, fn)

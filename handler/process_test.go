@@ -369,10 +369,9 @@ func TestProcessSurvivesErrorsWhoseMethodsPanic(t *testing.T) {
 	}
 }
 
-// After many batches of fast handlers, Process starts helpers only when a
-// batch is still running after a short delay; a batch of slow handlers then
-// still runs them side by side. Each handler here waits until five are
-// running at once, which one worker alone could never reach.
+// After many batches of fast handlers, a batch of slow handlers still runs
+// them side by side. Each handler here waits until five are running at
+// once, which one worker alone could never reach.
 func TestProcessStartsHelpersForSlowHandlersAfterFastOnes(t *testing.T) {
 	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	for range 200 {
@@ -422,9 +421,8 @@ func (p *slowPreparer) Handle(ctx context.Context, m *handler.Message) error {
 	return p.Handler.Handle(ctx, m)
 }
 
-// A batch expected to be quick arms its helper timer before it is
-// prepared; when preparing takes longer than the timer, the helpers still
-// start only once the batch is prepared, never with a message before.
+// After many quick batches, a batch whose preparation is slow still starts
+// no message, on any worker, before it is prepared.
 func TestProcessHelpersWaitForASlowPreparation(t *testing.T) {
 	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
 	p := &slowPreparer{Handler: fast}
@@ -441,5 +439,63 @@ func TestProcessHelpersWaitForASlowPreparation(t *testing.T) {
 	}
 	if n := p.early.Load(); n != 0 {
 		t.Fatalf("%d messages ran while their batch was being prepared", n)
+	}
+}
+
+// A finisher that blocks past its context (a store that hangs at
+// completion) does not hold Process past the invocation's deadline: its
+// context ends inside the margin and Process returns by then, with every
+// message's result, whether the handlers all returned or one was
+// abandoned.
+func TestProcessReturnsBeforeTheDeadlineWhenAFinisherHangs(t *testing.T) {
+	for _, stuckHandler := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stuck handler=%v", stuckHandler), func(t *testing.T) {
+			const margin = 600 * time.Millisecond
+			deadline := time.Now().Add(1500 * time.Millisecond)
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			release := make(chan struct{})
+			defer close(release)
+			started := make(chan time.Time, 1) // the finisher's context's deadline
+			var once sync.Once
+			h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+				once.Do(func() {
+					handler.BatchFrom(ctx).OnFinish(func(ctx context.Context) {
+						dl, ok := ctx.Deadline()
+						if !ok {
+							t.Error("the finisher's context has no deadline")
+						}
+						started <- dl
+						<-ctx.Done()
+						<-release // and then ignores it
+					})
+				})
+				if stuckHandler && m.ID == "0" {
+					<-release
+				}
+				return nil
+			})
+			res := handler.Process(ctx, h, msgs(3), &handler.ProcessOptions{DeadlineMargin: margin})
+			if now := time.Now(); !now.Before(deadline) {
+				t.Fatalf("Process returned %v after the deadline", now.Sub(deadline))
+			}
+			select {
+			case dl := <-started:
+				if latest := deadline.Add(-margin / 4); dl.After(latest) {
+					t.Errorf("the finisher's context ends %v before the deadline, want at least a quarter of the margin (%v)", deadline.Sub(dl), margin/4)
+				}
+			default:
+				t.Fatal("the finisher never ran")
+			}
+			for i, r := range res {
+				want := error(nil)
+				if stuckHandler && i == 0 {
+					want = handler.ErrDeadline
+				}
+				if !errors.Is(r.Err, want) || (want == nil && r.Err != nil) {
+					t.Errorf("message %d: %v, want %v", i, r.Err, want)
+				}
+			}
+		})
 	}
 }

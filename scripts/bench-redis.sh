@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Idempotency throughput on Redis, compared with redis-benchmark in the same run.
 # Starts its own redis-server on a free loopback port (installing it if needed).
-# Usage: scripts/bench-redis.sh [-duration 7s] [-rounds 7]
+# Usage: scripts/bench-redis.sh [-latency 1ms] [-duration 7s] [-rounds 7] [-loopback=false]
+#
+# -latency 1ms puts Toxiproxy (github.com/Shopify/toxiproxy/v2, installed
+# with go install into .cache) between the bench and the server, with a
+# latency toxic of that many whole milliseconds on the downstream (server
+# to client) direction only, so each round trip is longer by the latency:
+# the kernel has no netem. The latency table comes first (one stream and
+# ten streams of 10-record batches against the protocol's limit and
+# against one record at a time, with the round trip measured in the same
+# run); the loopback table follows unless -loopback=false.
+#
+# EVENTFN_REDISBENCH=path runs that redisbench binary instead of building
+# one (to compare two builds in alternating runs).
 #
 # Experiment: EVENTFN_HALT_POLL_NS=400000 scripts/bench-redis.sh sets the
 # guest kernel's cpuidle halt polling (/sys/module/haltpoll/parameters/
@@ -47,8 +59,49 @@ if [[ -n ${EVENTFN_BENCH_PIN:-} ]]; then
 	pin=(taskset -c "0-$((last - 1))")
 	log "redis-server pinned to CPU $last, the clients to CPUs 0-$((last - 1))"
 fi
+latency=
+args=()
+while (($#)); do
+	case $1 in
+	-latency | --latency) latency=${2:?-latency needs a value}; shift 2 ;;
+	-latency=* | --latency=*) latency=${1#*=}; shift ;;
+	*) args+=("$1"); shift ;;
+	esac
+done
+latency_ms=
+if [[ -n $latency ]]; then
+	latency_ms=${latency%ms}
+	if [[ ! $latency_ms =~ ^[1-9][0-9]*$ ]]; then
+		log "-latency takes whole milliseconds (Toxiproxy's latency toxic), such as 1ms; got $latency"
+		exit 2
+	fi
+fi
 source scripts/services/redis.sh
+if [[ -n $latency_ms ]]; then
+	toxiproxy_version=v2.5.0
+	toxiproxy=$EVENTFN_CACHE/toxiproxy-$toxiproxy_version/server
+	if [[ ! -x $toxiproxy ]]; then
+		log "installing toxiproxy-server $toxiproxy_version"
+		GOBIN=$(dirname "$toxiproxy") go install "github.com/Shopify/toxiproxy/v2/cmd/server@$toxiproxy_version"
+	fi
+	api_port=$(free_port)
+	start_bg toxiproxy "$toxiproxy" -host 127.0.0.1 -port "$api_port"
+	wait_port 127.0.0.1 "$api_port" 20 toxiproxy
+	api=http://127.0.0.1:$api_port
+	proxy_port=$(free_port)
+	curl -fsS -o /dev/null -X POST "$api/proxies" \
+		-d "{\"name\":\"redis\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$EVENTFN_REDIS_PORT\"}"
+	curl -fsS -o /dev/null -X POST "$api/proxies/redis/toxics" \
+		-d "{\"name\":\"latency\",\"type\":\"latency\",\"stream\":\"downstream\",\"attributes\":{\"latency\":$latency_ms,\"jitter\":0}}"
+	wait_port 127.0.0.1 "$proxy_port" 20 toxiproxy
+	log "toxiproxy: 127.0.0.1:$proxy_port -> redis 127.0.0.1:$EVENTFN_REDIS_PORT, ${latency_ms}ms latency downstream"
+	args=(-proxy-url "redis://127.0.0.1:$proxy_port/0" -latency "${latency_ms}ms" "${args[@]}")
+fi
 # -flush: the server is ours, so each measurement may start from an empty
 # keyspace.
-go build -o "$EVENTFN_LOGS/redisbench" ./internal/bench/redisbench
-"${pin[@]}" "$EVENTFN_LOGS/redisbench" -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" -flush "$@"
+bench=${EVENTFN_REDISBENCH:-}
+if [[ -z $bench ]]; then
+	bench=$EVENTFN_LOGS/redisbench
+	go build -o "$bench" ./internal/bench/redisbench
+fi
+"${pin[@]}" "$bench" -redis-url "$EVENTFN_REDIS_URL" -port "$EVENTFN_REDIS_PORT" -flush "${args[@]}"

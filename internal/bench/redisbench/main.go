@@ -33,9 +33,12 @@ func main() {
 	dur := flag.Duration("duration", 7*time.Second, "time per scenario, split over the rounds")
 	rounds := flag.Int("rounds", 7, "rounds that alternate each scenario with its reference")
 	flush := flag.Bool("flush", false, "empty the server (FLUSHALL) before each measurement, so that each starts from an empty keyspace; only for a server started for the bench")
+	proxyURL := flag.String("proxy-url", "", "URL of the same Redis through a proxy that adds network latency: measure the latency table first")
+	latency := flag.String("latency", "", "the latency the proxy adds, as printed in the latency table's title")
+	loopback := flag.Bool("loopback", true, "measure the loopback table (redis-benchmark references included)")
 	flag.Parse()
-	if *url == "" || *port == 0 || *rounds < 1 {
-		fmt.Fprintln(os.Stderr, "usage: redisbench -redis-url URL -port PORT [-duration 7s] [-rounds 7] [-flush]")
+	if *url == "" || (*loopback && *port == 0) || *rounds < 1 || (!*loopback && *proxyURL == "") {
+		fmt.Fprintln(os.Stderr, "usage: redisbench -redis-url URL -port PORT [-duration 7s] [-rounds 7] [-flush] [-proxy-url URL -latency 1ms [-loopback=false]]")
 		os.Exit(2)
 	}
 	store, err := redisstore.Open(*url, nil)
@@ -45,11 +48,6 @@ func main() {
 	}
 	defer store.Close()
 
-	// Loopback latency on a shared VM drifts by 2x within minutes, so each
-	// scenario alternates with its redis-benchmark reference in short
-	// rounds: both see the same conditions, and the ratios are the medians
-	// of the rounds' ratios.
-	//
 	// Keys pile up over a run (millions by its end), and a growing keyspace
 	// makes the server slower in steps as its tables grow: with -flush each
 	// measurement starts from an empty one.
@@ -61,15 +59,41 @@ func main() {
 		}
 	}
 	slice := *dur / time.Duration(*rounds)
+	if *proxyURL != "" {
+		checkProxy(*proxyURL)
+		proxied, err := redisstore.Open(*proxyURL, nil)
+		if err != nil {
+			fail("-proxy-url", err)
+		}
+		latencyTable(proxied, *latency, slice, *rounds, fresh)
+		proxied.Close()
+		if *loopback {
+			fmt.Println()
+			fmt.Println("on loopback, without the proxy:")
+		}
+	}
+	if *loopback {
+		loopbackTable(store, *port, *dur, *rounds, fresh)
+	}
+}
+
+// loopbackTable measures the scenarios on loopback, each alternating with
+// its redis-benchmark reference.
+func loopbackTable(store *redisstore.Store, port int, dur time.Duration, rounds int, fresh func()) {
+	// Loopback latency on a shared VM drifts by 2x within minutes, so each
+	// scenario alternates with its redis-benchmark reference in short
+	// rounds: both see the same conditions, and the ratios are the medians
+	// of the rounds' ratios.
+	slice := dur / time.Duration(rounds)
 	var a, b, b1, floor, ref1, ref50, ratioA, ratioB, ratioB1, ratioFloor []float64
 	var bClientCPU, bServerCPU, ref50ServerCPU []float64 // µs per record or request
-	for r := 1; r <= *rounds; r++ {
+	for r := 1; r <= rounds; r++ {
 		fresh()
 		ra, _ := scenario(store, "a", 1, 10, slice)
 		fresh()
 		rf := storeFloor(store, slice)
 		fresh()
-		r1 := redisBenchmark(*port, 1, 1, int(15_000*slice.Seconds()))
+		r1 := redisBenchmark(port, 1, 1, int(15_000*slice.Seconds()))
 		fresh()
 		c0 := cpuNow(store.Client())
 		rb, nb := scenario(store, "b", 10, 10, slice)
@@ -86,7 +110,7 @@ func main() {
 		fresh()
 		n50 := max(500_000, int(300_000*slice.Seconds()))
 		s0 := cpuNow(store.Client()).server
-		r50 := redisBenchmark(*port, 50, 16, n50)
+		r50 := redisBenchmark(port, 50, 16, n50)
 		ref50ServerCPU = append(ref50ServerCPU, (cpuNow(store.Client()).server-s0).Seconds()*1e6/float64(n50))
 		fmt.Printf("round %d: (a) %.0f  floor %.0f  -c1 -P1 %.0f  |  (b) %.0f  one thread %.0f  -c50 -P16 %.0f  |  (a) %.2fx  floor %.2fx  (b) %.0f%%  one thread %.0f%%\n",
 			r, ra, rf, r1, rb, rb1, r50, ra/r1, rf/r1, 100*rb/r50, 100*rb1/r50)
@@ -95,18 +119,18 @@ func main() {
 		b1, ratioB1 = append(b1, rb1), append(ratioB1, rb1/r50)
 	}
 	fresh()
-	c, _ := scenario(store, "c", 1, 1000, *dur)
+	c, _ := scenario(store, "c", 1, 1000, dur)
 	fresh()
 	srvTotal, srvParts := serverTime(store, slice)
 	fresh()
 	phaseTimes := phases(store, 10_000)
 	fresh()
-	go1 := goSetNX(store.Client(), 1, 1, *dur)
+	go1 := goSetNX(store.Client(), 1, 1, dur)
 	fresh()
-	go50 := goSetNX(store.Client(), 50, 16, *dur)
+	go50 := goSetNX(store.Client(), 50, 16, dur)
 
 	fmt.Println()
-	fmt.Printf("medians of %d alternating rounds:\n", *rounds)
+	fmt.Printf("medians of %d alternating rounds:\n", rounds)
 	fmt.Printf("(a) 10-record batches, one stream:          %10.0f records/s\n", median(a))
 	fmt.Printf("(b) 10 concurrent streams of 10-record:      %10.0f records/s\n", median(b))
 	fmt.Printf("(b) the same, client on one thread:          %10.0f records/s (GOMAXPROCS=1, like redis-benchmark)\n", median(b1))
