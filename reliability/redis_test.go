@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +25,9 @@ type redisServer struct {
 	port int
 	dir  string
 	args []string
-	cmd  *exec.Cmd
+
+	mu  sync.Mutex // tests fault the server from other goroutines
+	cmd *exec.Cmd
 }
 
 // startRedis starts redis-server on a free loopback port with extra args.
@@ -41,6 +44,8 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 	r := &redisServer{t: t, port: testenv.FreePort(t), dir: t.TempDir(), args: args}
 	r.start()
 	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		if r.cmd != nil {
 			_ = r.cmd.Process.Signal(syscall.SIGCONT)
 			_ = r.cmd.Process.Kill()
@@ -53,15 +58,18 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 func (r *redisServer) start() {
 	r.t.Helper()
 	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir, "--save", "", "--protected-mode", "yes"}, r.args...)
-	r.cmd = exec.Command("redis-server", args...)
+	cmd := exec.Command("redis-server", args...)
 	logf, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
+	r.mu.Lock()
+	r.cmd = cmd
+	r.mu.Unlock()
 	for end := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c, err := net.Dial("tcp", r.addr())
 		if err == nil {
@@ -87,6 +95,8 @@ func (r *redisServer) url() string  { return "redis://" + r.addr() + "/0" }
 
 // kill ends the server at once, as a crash does.
 func (r *redisServer) kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cmd = nil
@@ -96,5 +106,13 @@ func (r *redisServer) kill() {
 func (r *redisServer) restart() { r.start() }
 
 // pause stops the server answering (SIGSTOP) until resume.
-func (r *redisServer) pause()  { _ = r.cmd.Process.Signal(syscall.SIGSTOP) }
-func (r *redisServer) resume() { _ = r.cmd.Process.Signal(syscall.SIGCONT) }
+func (r *redisServer) pause()  { r.signal(syscall.SIGSTOP) }
+func (r *redisServer) resume() { r.signal(syscall.SIGCONT) }
+
+func (r *redisServer) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(sig)
+	}
+}
