@@ -245,7 +245,7 @@ func (r *receiver) handle(cbCtx context.Context, pm *gpubsub.Message) {
 }
 
 func (r *receiver) done(ctx context.Context, rep handler.Report) {
-	settled.Done(ctx, r.log, r.o.OnResult, "pubsub/pull", rep)
+	settled.Done(context.WithoutCancel(ctx), r.log, r.o.OnResult, "pubsub/pull", rep)
 }
 
 // run processes m with a context that survives ctx's cancellation until the
