@@ -383,7 +383,7 @@ func (c *Consumer) settle(ctx context.Context, rm *azservicebus.ReceivedMessage,
 			c.deadLettered.Add(1)
 		}
 	}
-	settled.Done(ctx, c.log, c.opts.OnResult, "servicebus", rep)
+	settled.Done(context.WithoutCancel(ctx), c.log, c.opts.OnResult, "servicebus", rep)
 }
 
 // deadLetterProperties are the handler.Attr* application properties of a

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventfn/eventfn/handler"
+	"github.com/eventfn/eventfn/internal/textutil"
 )
 
 // invokeRequest is the body the Functions host POSTs to /<FunctionName>
@@ -488,9 +489,10 @@ func keysOf(m map[string]json.RawMessage) string {
 	return strings.Join(ks, ", ")
 }
 
+// truncate shortens a value quoted in an error message.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	return textutil.Truncate(s, n) + "..."
 }

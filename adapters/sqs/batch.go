@@ -51,8 +51,9 @@ func recordMessage(rec *events.SQSMessage) *handler.Message {
 	return m
 }
 
-// report settles the log line and the result hook of every item, once
-// each, after SQS was told (or, for Lambda, just before the response).
+// report logs every item that was not acknowledged and calls the result
+// hook once per item, after SQS was told (for Lambda, just before the
+// response is returned).
 func report(ctx context.Context, o *Options, items []item) {
 	for i := range items {
 		it := &items[i]

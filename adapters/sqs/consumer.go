@@ -208,7 +208,7 @@ func (c *Consumer) handle(ctx context.Context, received []types.Message) {
 	defer scancel()
 	settle(sctx, &c.shared, c.c, items)
 	c.delete(sctx, items)
-	report(ctx, &c.shared, items)
+	report(context.WithoutCancel(ctx), &c.shared, items)
 }
 
 // extend renews the batch's visibility every third of the visibility

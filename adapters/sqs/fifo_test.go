@@ -3,6 +3,7 @@ package sqs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +70,7 @@ func TestFIFORecordsThatFailBeforeProcessStopTheirGroup(t *testing.T) {
 		{name: "bad SNS attributes", opts: sqs.Options{TrustSNSAttributes: true}, breakA2: func(r map[string]any) {
 			r["body"] = `{"Type":"Notification","MessageId":"sns-1","TopicArn":"t","Timestamp":"2024-01-01T00:00:00Z","Message":"m","MessageAttributes":{"a":"flat"}}`
 		}},
+		{name: "an eventSource of another service", breakA2: func(r map[string]any) { r["eventSource"] = "aws:kinesis" }},
 		{name: "a MessageGroupId that is not a string", unknownGr: true, breakA2: func(r map[string]any) {
 			r["attributes"].(map[string]any)["MessageGroupId"] = 9
 		}},
@@ -100,6 +102,22 @@ func TestFIFORecordsThatFailBeforeProcessStopTheirGroup(t *testing.T) {
 				t.Errorf("handled %v, want %v (a3 and a4 must not run after a2 failed)", got, wantRun)
 			}
 		})
+	}
+}
+
+// A record without a messageId cannot be reported alone: the invocation
+// fails, so Lambda retries the whole batch in order.
+func TestFIFORecordWithoutMessageIDFailsTheInvocation(t *testing.T) {
+	a2 := fifoRecordJSON("a2", "A")
+	a2["messageId"] = 7
+	r := &recorder{}
+	log, _ := newLogger()
+	_, err := sqs.NewLambda(r, &sqs.Options{Logger: log}).Invoke(context.Background(), rawPayload(t, fifoRecordJSON("a1", "A"), a2, fifoRecordJSON("a3", "A")))
+	if !errors.Is(err, sqs.ErrMalformedEvent) {
+		t.Fatalf("Invoke = %v, want ErrMalformedEvent", err)
+	}
+	if got := r.ids(); len(got) != 0 {
+		t.Errorf("handled %v, want nothing", got)
 	}
 }
 

@@ -21,7 +21,7 @@ func PublishDeadLetters(p *gpubsub.Publisher) pubsub.DeadLetterFunc {
 	return func(ctx context.Context, m *handler.Message, cause error) error {
 		attrs := pubsub.DeadLetterAttributes(m, cause)
 		if _, err := p.Publish(ctx, &gpubsub.Message{Data: m.Body, Attributes: attrs}).Get(ctx); err != nil {
-			return fmt.Errorf("pubsub/pull: publish message %s to dead-letter topic %s: %w", m.ID, p, err)
+			return fmt.Errorf("pull: publish message %s to dead-letter topic %s: %w", m.ID, p, err)
 		}
 		return nil
 	}

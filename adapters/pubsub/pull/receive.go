@@ -100,10 +100,10 @@ type ReceiveOptions struct {
 // shuts down. It is never acked: delivery stays at least once.
 func Receive(ctx context.Context, client *gpubsub.Client, subscription string, h handler.Handler, opts *ReceiveOptions) error {
 	if h == nil {
-		return errors.New("pubsub/pull: Receive: nil handler")
+		return errors.New("pull: Receive: nil handler")
 	}
 	if client == nil {
-		return errors.New("pubsub/pull: Receive: nil client")
+		return errors.New("pull: Receive: nil client")
 	}
 	var o ReceiveOptions
 	if opts != nil {
@@ -166,7 +166,7 @@ func Receive(ctx context.Context, client *gpubsub.Client, subscription string, h
 	r.soft, r.hard = ctx, hard
 
 	if err := sub.Receive(ctx, r.handle); err != nil {
-		return fmt.Errorf("pubsub/pull: receive %s: %w", r.name, err)
+		return fmt.Errorf("pull: receive %s: %w", r.name, err)
 	}
 	return nil
 }
@@ -192,10 +192,10 @@ func (r *receiver) check(ctx context.Context, client *gpubsub.Client) error {
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.PermissionDenied:
-		r.log.InfoContext(ctx, "pubsub/pull: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
+		r.log.InfoContext(ctx, "pull: cannot read the subscription's settings; using ReceiveOptions", slog.String("subscription", r.name))
 		return nil
 	default:
-		return fmt.Errorf("pubsub/pull: subscription %s: %w", r.name, err)
+		return fmt.Errorf("pull: subscription %s: %w", r.name, err)
 	}
 	if r.o.MaxDeliveryAttempts == 0 && s.GetDeadLetterPolicy() != nil {
 		r.o.MaxDeliveryAttempts = int(s.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
@@ -245,7 +245,7 @@ func (r *receiver) handle(cbCtx context.Context, pm *gpubsub.Message) {
 }
 
 func (r *receiver) done(ctx context.Context, rep handler.Report) {
-	settled.Done(ctx, r.log, r.o.OnResult, "pubsub/pull", rep)
+	settled.Done(context.WithoutCancel(ctx), r.log, r.o.OnResult, "pull", rep)
 }
 
 // run processes m with a context that survives ctx's cancellation until the
@@ -290,7 +290,7 @@ func (r *receiver) settle(m *handler.Message, pm *gpubsub.Message, res handler.R
 	case handler.Reject:
 		if r.o.DeadLetter != nil {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hard), 30*time.Second)
-			err := settled.Call("pubsub/pull: dead-letter function", func() error { return r.o.DeadLetter(ctx, m, res.Err) })
+			err := settled.Call("pull: dead-letter function", func() error { return r.o.DeadLetter(ctx, m, res.Err) })
 			cancel()
 			if err == nil {
 				r.gate.settled(m, true, now)
@@ -325,4 +325,4 @@ func (r *receiver) hold(d time.Duration) {
 
 // ErrShutdown is reported for a message whose handler was still running
 // when Receive's shutdown timeout ran out; the message is nacked.
-var ErrShutdown = errors.New("pubsub/pull: receiver shut down before the handler finished")
+var ErrShutdown = errors.New("pull: receiver shut down before the handler finished")
