@@ -22,8 +22,6 @@ import (
 	"github.com/eventfn/eventfn/adapters/gocloud"
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/idempotency"
-	"github.com/eventfn/eventfn/idempotency/memstore"
-	"github.com/eventfn/eventfn/idempotency/redisstore"
 )
 
 type demoConfig struct {
@@ -49,6 +47,7 @@ type demoStats struct {
 	published, sent                        int
 	deliveries, runs, duplicates, retries  atomic.Int64
 	deadLettered, acked, inProgress, fails atomic.Int64
+	storeErrors                            atomic.Int64
 }
 
 func newDemoCmd() *cobra.Command {
@@ -115,25 +114,15 @@ func (c demoConfig) validate() error {
 	return nil
 }
 
-func openStore(c demoConfig) (idempotency.Store, string, func(), error) {
-	if c.store == "redis" {
-		s, err := redisstore.Open(c.redisURL, nil)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return s, "Redis at " + c.redisURL, func() { s.Close() }, nil
-	}
-	return memstore.New(nil), "in-memory store", func() {}, nil
-}
-
 func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	store, storeName, closeStore, err := openStore(c)
+	store, err := openDemoStore(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer closeStore()
+	defer store.close()
+	storeName := store.name
 
 	topic := mempubsub.NewTopic()
 	dlqTopic := mempubsub.NewTopic()
@@ -224,6 +213,23 @@ func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, err
 	settled := make(chan struct{})
 	var settledN atomic.Int64
 	var once sync.Once
+	// A store error makes the demo check the store; if it does not answer,
+	// the demo stops and names it instead of reporting lost events.
+	storeDown := make(chan struct{})
+	var storeErr error
+	var checking atomic.Bool
+	var downOnce sync.Once
+	checkStore := func() {
+		if store.ping == nil || !checking.CompareAndSwap(false, true) {
+			return
+		}
+		go func() {
+			defer checking.Store(false)
+			if err := store.ping(rctx); err != nil && rctx.Err() == nil {
+				downOnce.Do(func() { storeErr = err; close(storeDown) })
+			}
+		}()
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- gocloud.Receive(rctx, sub, h, &gocloud.Options{
@@ -232,6 +238,10 @@ func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, err
 			Logger: logger,
 			OnResult: func(r handler.Result, dl bool) {
 				st.deliveries.Add(1)
+				if errors.Is(r.Err, idempotency.ErrStore) {
+					st.storeErrors.Add(1)
+					checkStore()
+				}
 				switch {
 				case dl:
 					st.deadLettered.Add(1)
@@ -251,10 +261,17 @@ func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, err
 	select {
 	case <-settled:
 	case <-ctx.Done():
+	case <-storeDown:
 	}
 	stopConsumer()
 	if err := <-done; err != nil {
 		return nil, err
+	}
+	var storeError string
+	select {
+	case <-storeDown:
+		storeError = storeErr.Error()
+	default:
 	}
 
 	// Check: each valid event took effect exactly once, no poison did, and
@@ -311,9 +328,11 @@ func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, err
 		MissingDead:  missingDead,
 		Settled:      settledN.Load(),
 		TimedOut:     ctx.Err() != nil,
+		StoreErrors:  st.storeErrors.Load(),
+		StoreError:   storeError,
 		timeout:      c.timeout,
 	}
-	res.OK = len(lost) == 0 && len(doubled) == 0 && len(missingDead) == 0 && !res.TimedOut
+	res.OK = len(lost) == 0 && len(doubled) == 0 && len(missingDead) == 0 && !res.TimedOut && storeError == ""
 	return res, nil
 }
 
@@ -337,6 +356,7 @@ type demoResult struct {
 	MissingDead  []string `json:"missing_dead_letters,omitempty"`
 	Settled      int64    `json:"settled"`
 	TimedOut     bool     `json:"timed_out,omitempty"`
+	StoreErrors  int64    `json:"store_errors,omitempty"`
 	StoreError   string   `json:"store_error,omitempty"`
 
 	timeout time.Duration
@@ -361,6 +381,12 @@ func (r *demoResult) writeText(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w, "FAILED:")
+	if r.StoreError != "" {
+		// The unsettled messages are not lost: they wait in the broker for
+		// the store to come back.
+		_, err := fmt.Fprintf(w, "  %s\n  stopped with %d of %d messages settled; %d deliveries hit a store error and were retried\n", r.StoreError, r.Settled, r.Sent, r.StoreErrors)
+		return err
+	}
 	if r.TimedOut {
 		fmt.Fprintf(w, "  timed out after %s with %d of %d messages settled\n", r.timeout, r.Settled, r.Sent)
 	}
