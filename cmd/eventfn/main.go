@@ -76,7 +76,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newDemoCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newVersionCmd(), newEventCmd())
 	return root
 }
 
@@ -130,12 +130,17 @@ func markRunErrors(c *cobra.Command) {
 
 // run executes eventfn with args and returns its exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithIO(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWithIO is run with stdin.
+func runWithIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	markRunErrors(root)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetIn(os.Stdin)
+	root.SetIn(stdin)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
