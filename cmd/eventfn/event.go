@@ -98,8 +98,13 @@ func newEventCmd() *cobra.Command {
 	return cmd
 }
 
-// addFlags adds the event flags to cmd (used by event and invoke).
+// addFlags adds the event flags for kind to cmd; kind "all" (invoke) adds
+// the flags of every platform.
 func (s *eventSpec) addFlags(cmd *cobra.Command, kind string) {
+	all := kind == "all"
+	aws := all || kind == "sqs" || kind == "sns-sqs" || kind == "sns"
+	gcp := all || kind == "pubsub-push" || kind == "cloudevent"
+	azure := all || kind == "servicebus"
 	f := cmd.Flags()
 	f.StringVarP(&s.file, "file", "f", "", "read bodies from `FILE` (- for stdin): one per line or a JSON array")
 	f.StringArrayVar(&s.attrs, "attr", nil, "message attribute `key=value` (repeatable)")
@@ -107,27 +112,37 @@ func (s *eventSpec) addFlags(cmd *cobra.Command, kind string) {
 	f.IntVar(&s.repeat, "repeat", 1, "put each message `N` times in the event, with the same ID (duplicate deliveries)")
 	f.IntVar(&s.attempt, "attempt", 1, "delivery attempt `N` (SQS ApproximateReceiveCount, Pub/Sub deliveryAttempt, Service Bus DeliveryCount)")
 	f.StringVar(&s.orderingKey, "ordering-key", "", "ordering key: SQS FIFO MessageGroupId, Pub/Sub orderingKey, Service Bus SessionId")
-	switch kind {
-	case "sqs", "sns-sqs", "aws":
+	switch {
+	case all:
+		f.StringVar(&s.queue, "queue", "", "SQS queue name or ARN, Pub/Sub subscription, Service Bus entity")
+		f.StringVar(&s.topic, "topic", "", "SNS topic name or ARN, Pub/Sub topic")
+	case aws:
+		f.StringVar(&s.queue, "queue", "", "SQS queue name or ARN (default orders, orders.fifo with a group ID)")
+		f.StringVar(&s.topic, "topic", "", "SNS topic name or ARN (default orders-topic)")
+	case gcp:
+		f.StringVar(&s.queue, "queue", "", "Pub/Sub subscription name (default orders-sub)")
+		f.StringVar(&s.topic, "topic", "", "Pub/Sub topic name (default orders)")
+	case azure:
+		f.StringVar(&s.queue, "queue", "", "Service Bus queue (informational; default orders)")
+	}
+	if aws && kind != "sns" {
 		f.StringVar(&s.groupID, "group-id", "", "FIFO MessageGroupId (makes the queue FIFO; same as --ordering-key)")
 		f.StringVar(&s.dedupID, "dedup-id", "", "FIFO MessageDeduplicationId (default: the message ID)")
 	}
-	switch kind {
-	case "sqs", "sns-sqs", "sns", "aws":
-		f.StringVar(&s.queue, "queue", "", "SQS queue name or ARN (default orders, orders.fifo with a group ID)")
-		f.StringVar(&s.topic, "topic", "", "SNS topic name or ARN (default orders-topic)")
+	if aws {
 		f.StringVar(&s.region, "region", "", "AWS region (default $AWS_REGION or us-east-1)")
 		f.StringVar(&s.account, "account", "123456789012", "AWS account ID in ARNs")
-	case "pubsub-push", "cloudevent", "gcp":
-		f.StringVar(&s.queue, "queue", "", "Pub/Sub subscription name (default orders-sub)")
-		f.StringVar(&s.topic, "topic", "", "Pub/Sub topic name (default orders)")
+	}
+	if gcp {
 		f.StringVar(&s.project, "project", "", "Google Cloud project (default $GOOGLE_CLOUD_PROJECT or my-project)")
-	case "servicebus", "azure":
-		f.StringVar(&s.queue, "queue", "", "Service Bus queue or topic/subscription (only informational; default orders)")
+	}
+	if azure {
 		f.StringVar(&s.binding, "binding", "", "trigger binding name in function.json (default order, orders with --many)")
 		f.BoolVar(&s.many, "many", false, `"cardinality": "many": a batch (default when there are several messages)`)
 		f.BoolVar(&s.binary, "binary", false, `"dataType": "binary": bodies base64-encoded`)
-		f.StringVar(&s.function, "function", "ProcessOrder", "function name (sys.MethodName; invoke posts to /NAME)")
+	}
+	if azure && !all {
+		f.StringVar(&s.function, "function", "ProcessOrder", "function name (sys.MethodName)")
 	}
 }
 
