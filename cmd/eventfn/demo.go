@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,11 +17,11 @@ import (
 	"gocloud.dev/pubsub"
 	"gocloud.dev/pubsub/mempubsub"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eventfn/eventfn/adapters/gocloud"
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/idempotency"
-	"github.com/eventfn/eventfn/idempotency/memstore"
-	"github.com/eventfn/eventfn/idempotency/redisstore"
 )
 
 type demoConfig struct {
@@ -48,44 +47,48 @@ type demoStats struct {
 	published, sent                        int
 	deliveries, runs, duplicates, retries  atomic.Int64
 	deadLettered, acked, inProgress, fails atomic.Int64
+	storeErrors                            atomic.Int64
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newDemoCmd() *cobra.Command {
 	var c demoConfig
-	fs.IntVar(&c.events, "events", 200, "number of distinct events to publish")
-	fs.Float64Var(&c.dupRate, "dup-rate", 0.2, "fraction of events published twice (duplicate deliveries)")
-	fs.Float64Var(&c.failRate, "fail-rate", 0.1, "fraction of events whose first handler run fails transiently")
-	fs.IntVar(&c.poison, "poison", 1, "number of poison messages (malformed JSON) that must end in the dead-letter queue")
-	fs.StringVar(&c.store, "store", "memory", "idempotency store: memory or redis")
-	fs.StringVar(&c.redisURL, "redis-url", envOr("EVENTFN_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for --store redis")
-	fs.Uint64Var(&c.seed, "seed", 1, "random seed for the injected faults")
-	fs.DurationVar(&c.timeout, "timeout", time.Minute, "give up after this long")
-	fs.BoolVar(&c.verbose, "v", false, "log every idempotency decision")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: eventfn demo [flags]\n\nPublishes events through an in-memory broker with duplicate deliveries, transient\nfailures and poison messages, consumes them with an idempotent handler, and checks\nthat every event took effect exactly once. Exits 1 if any effect was lost or doubled.\n\nFlags:")
-		fs.PrintDefaults()
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Show at-least-once delivery turned into exactly-once effects, on embedded defaults",
+		Long: `Publishes events through an in-memory broker with duplicate deliveries, transient
+failures and poison messages, consumes them with an idempotent handler, and checks
+that every event took effect exactly once. Exits 1 if any effect was lost or
+doubled, or if the idempotency store cannot be reached.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := c.validate(); err != nil {
+				return withCode(exitUsage, err)
+			}
+			res, err := demo(cmd.Context(), c, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if err := printResult(cmd, res, res.writeText); err != nil {
+				return err
+			}
+			if !res.OK {
+				return withCode(exitFailure, errSilent)
+			}
+			return nil
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if err := c.validate(); err != nil {
-		fmt.Fprintln(stderr, "eventfn demo:", err)
-		return 2
-	}
-	ok, err := demo(ctx, c, stdout, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "eventfn demo:", err)
-		return 1
-	}
-	if !ok {
-		return 1
-	}
-	return 0
+	f := cmd.Flags()
+	f.IntVar(&c.events, "events", 200, "number of distinct events to publish")
+	f.Float64Var(&c.dupRate, "dup-rate", 0.2, "fraction of events published twice (duplicate deliveries)")
+	f.Float64Var(&c.failRate, "fail-rate", 0.1, "fraction of events whose first handler run fails transiently")
+	f.IntVar(&c.poison, "poison", 1, "number of poison messages (malformed JSON) that must end in the dead-letter queue")
+	f.StringVar(&c.store, "store", "memory", "idempotency store: memory or redis")
+	f.StringVar(&c.redisURL, "redis-url", envOr("EVENTFN_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for --store redis (default from EVENTFN_REDIS_URL)")
+	f.Uint64Var(&c.seed, "seed", 1, "random seed for the injected faults")
+	f.DurationVar(&c.timeout, "timeout", time.Minute, "give up after this long")
+	f.BoolVarP(&c.verbose, "verbose", "v", false, "log every idempotency decision to stderr")
+	cmd.RegisterFlagCompletionFunc("store", cobra.FixedCompletions([]string{"memory", "redis"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
 }
 
 func envOr(k, def string) string {
@@ -111,25 +114,15 @@ func (c demoConfig) validate() error {
 	return nil
 }
 
-func openStore(c demoConfig) (idempotency.Store, string, func(), error) {
-	if c.store == "redis" {
-		s, err := redisstore.Open(c.redisURL, nil)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return s, "Redis at " + c.redisURL, func() { s.Close() }, nil
-	}
-	return memstore.New(nil), "in-memory store", func() {}, nil
-}
-
-func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, error) {
+func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	store, storeName, closeStore, err := openStore(c)
+	store, err := openDemoStore(ctx, c)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer closeStore()
+	defer store.close()
+	storeName := store.name
 
 	topic := mempubsub.NewTopic()
 	dlqTopic := mempubsub.NewTopic()
@@ -210,7 +203,7 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, er
 	rng.Shuffle(len(outbox), func(i, j int) { outbox[i], outbox[j] = outbox[j], outbox[i] })
 	for _, o := range outbox {
 		if err := topic.Send(ctx, &pubsub.Message{Body: []byte(o.body), Metadata: map[string]string{"event-id": o.id}}); err != nil {
-			return false, fmt.Errorf("publish: %w", err)
+			return nil, fmt.Errorf("publish: %w", err)
 		}
 	}
 	st.published, st.sent = c.events+c.poison, len(outbox)
@@ -220,6 +213,23 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, er
 	settled := make(chan struct{})
 	var settledN atomic.Int64
 	var once sync.Once
+	// A store error makes the demo check the store; if it does not answer,
+	// the demo stops and names it instead of reporting lost events.
+	storeDown := make(chan struct{})
+	var storeErr error
+	var checking atomic.Bool
+	var downOnce sync.Once
+	checkStore := func() {
+		if store.ping == nil || !checking.CompareAndSwap(false, true) {
+			return
+		}
+		go func() {
+			defer checking.Store(false)
+			if err := store.ping(rctx); err != nil && rctx.Err() == nil {
+				downOnce.Do(func() { storeErr = err; close(storeDown) })
+			}
+		}()
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- gocloud.Receive(rctx, sub, h, &gocloud.Options{
@@ -229,6 +239,10 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, er
 			OnResult: func(_ context.Context, r handler.Report) {
 				st.deliveries.Add(1)
 				dl := r.Settlement == handler.SettledDeadLetter
+				if errors.Is(r.Err, idempotency.ErrStore) {
+					st.storeErrors.Add(1)
+					checkStore()
+				}
 				switch r.Settlement {
 				case handler.SettledDeadLetter:
 					st.deadLettered.Add(1)
@@ -248,10 +262,17 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, er
 	select {
 	case <-settled:
 	case <-ctx.Done():
+	case <-storeDown:
 	}
 	stopConsumer()
 	if err := <-done; err != nil {
-		return false, err
+		return nil, err
+	}
+	var storeError string
+	select {
+	case <-storeDown:
+		storeError = storeErr.Error()
+	default:
 	}
 
 	// Check: each valid event took effect exactly once, no poison did, and
@@ -288,40 +309,98 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) (bool, er
 			missingDead = append(missingDead, id)
 		}
 	}
-	ok := len(lost) == 0 && len(doubled) == 0 && len(missingDead) == 0 && ctx.Err() == nil
-
-	fmt.Fprintf(stdout, "eventfn demo: in-memory broker (gocloud.dev mempubsub), %s\n\n", storeName)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	row := func(k string, v any, note string) { fmt.Fprintf(tw, "  %s\t%v\t  %s\n", k, v, note) }
-	row("events published", st.published, fmt.Sprintf("(%d valid, %d poison)", c.events, c.poison))
-	row("messages sent", st.sent, fmt.Sprintf("(%d duplicate publishes)", st.sent-st.published))
-	row("deliveries", st.deliveries.Load(), "(every time the consumer handed a message to the handler chain)")
-	row("handler runs", st.runs.Load(), "(the idempotent handler's body actually ran)")
-	row("duplicates skipped", st.duplicates.Load(), "(already COMPLETED: acked without running)")
-	row("retries", st.retries.Load(), fmt.Sprintf("(transient failures, redelivered; %d were in-progress conflicts)", st.inProgress.Load()))
-	row("dead-lettered", st.deadLettered.Load(), "(poison messages, kept in the dead-letter topic)")
-	row("effects applied", applied, fmt.Sprintf("(for %d valid events)", c.events))
-	tw.Flush()
-	fmt.Fprintln(stdout)
-	if ok {
-		fmt.Fprintf(stdout, "OK: all %d events took effect exactly once; %d poison message(s) dead-lettered, none lost.\n", c.events, c.poison)
-		return true, nil
-	}
 	sort.Strings(lost)
-	fmt.Fprintln(stdout, "FAILED:")
-	if ctx.Err() != nil {
-		fmt.Fprintf(stdout, "  timed out after %s with %d of %d messages settled\n", c.timeout, settledN.Load(), len(outbox))
+	sort.Strings(doubled)
+	res := &demoResult{
+		Store:        storeName,
+		Events:       c.events,
+		Poison:       c.poison,
+		Published:    st.published,
+		Sent:         st.sent,
+		Deliveries:   st.deliveries.Load(),
+		HandlerRuns:  st.runs.Load(),
+		Duplicates:   st.duplicates.Load(),
+		Retries:      st.retries.Load(),
+		InProgress:   st.inProgress.Load(),
+		DeadLettered: st.deadLettered.Load(),
+		Applied:      applied,
+		Lost:         lost,
+		Doubled:      doubled,
+		MissingDead:  missingDead,
+		Settled:      settledN.Load(),
+		TimedOut:     ctx.Err() != nil,
+		StoreErrors:  st.storeErrors.Load(),
+		StoreError:   storeError,
+		timeout:      c.timeout,
 	}
-	if len(lost) > 0 {
-		fmt.Fprintf(stdout, "  %d event(s) lost: %v\n", len(lost), head(lost))
+	res.OK = len(lost) == 0 && len(doubled) == 0 && len(missingDead) == 0 && !res.TimedOut && storeError == ""
+	return res, nil
+}
+
+// demoResult is what eventfn demo reports, as text or with --json.
+type demoResult struct {
+	OK           bool     `json:"ok"`
+	Store        string   `json:"store"`
+	Events       int      `json:"events"`
+	Poison       int      `json:"poison"`
+	Published    int      `json:"published"`
+	Sent         int      `json:"sent"`
+	Deliveries   int64    `json:"deliveries"`
+	HandlerRuns  int64    `json:"handler_runs"`
+	Duplicates   int64    `json:"duplicates_skipped"`
+	Retries      int64    `json:"retries"`
+	InProgress   int64    `json:"in_progress_conflicts"`
+	DeadLettered int64    `json:"dead_lettered"`
+	Applied      int      `json:"effects_applied"`
+	Lost         []string `json:"lost,omitempty"`
+	Doubled      []string `json:"doubled,omitempty"`
+	MissingDead  []string `json:"missing_dead_letters,omitempty"`
+	Settled      int64    `json:"settled"`
+	TimedOut     bool     `json:"timed_out,omitempty"`
+	StoreErrors  int64    `json:"store_errors,omitempty"`
+	StoreError   string   `json:"store_error,omitempty"`
+
+	timeout time.Duration
+}
+
+func (r *demoResult) writeText(w io.Writer) error {
+	fmt.Fprintf(w, "eventfn demo: in-memory broker (gocloud.dev mempubsub), %s\n\n", r.Store)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(k string, v any, note string) { fmt.Fprintf(tw, "  %s\t%v\t  %s\n", k, v, note) }
+	row("events published", r.Published, fmt.Sprintf("(%d valid, %d poison)", r.Events, r.Poison))
+	row("messages sent", r.Sent, fmt.Sprintf("(%d duplicate publishes)", r.Sent-r.Published))
+	row("deliveries", r.Deliveries, "(every time the consumer handed a message to the handler chain)")
+	row("handler runs", r.HandlerRuns, "(the idempotent handler's body actually ran)")
+	row("duplicates skipped", r.Duplicates, "(already COMPLETED: acked without running)")
+	row("retries", r.Retries, fmt.Sprintf("(transient failures, redelivered; %d were in-progress conflicts)", r.InProgress))
+	row("dead-lettered", r.DeadLettered, "(poison messages, kept in the dead-letter topic)")
+	row("effects applied", r.Applied, fmt.Sprintf("(for %d valid events)", r.Events))
+	tw.Flush()
+	fmt.Fprintln(w)
+	if r.OK {
+		_, err := fmt.Fprintf(w, "OK: all %d events took effect exactly once; %d poison message(s) dead-lettered, none lost.\n", r.Events, r.Poison)
+		return err
 	}
-	if len(doubled) > 0 {
-		fmt.Fprintf(stdout, "  %d event(s) applied more than once: %v\n", len(doubled), head(doubled))
+	fmt.Fprintln(w, "FAILED:")
+	if r.StoreError != "" {
+		// The unsettled messages are not lost: they wait in the broker for
+		// the store to come back.
+		_, err := fmt.Fprintf(w, "  %s\n  stopped with %d of %d messages settled; %d deliveries hit a store error and were retried\n", r.StoreError, r.Settled, r.Sent, r.StoreErrors)
+		return err
 	}
-	if len(missingDead) > 0 {
-		fmt.Fprintf(stdout, "  poison message(s) not in the dead-letter topic: %v\n", missingDead)
+	if r.TimedOut {
+		fmt.Fprintf(w, "  timed out after %s with %d of %d messages settled\n", r.timeout, r.Settled, r.Sent)
 	}
-	return false, nil
+	if len(r.Lost) > 0 {
+		fmt.Fprintf(w, "  %d event(s) lost: %v\n", len(r.Lost), head(r.Lost))
+	}
+	if len(r.Doubled) > 0 {
+		fmt.Fprintf(w, "  %d event(s) applied more than once: %v\n", len(r.Doubled), head(r.Doubled))
+	}
+	if len(r.MissingDead) > 0 {
+		fmt.Fprintf(w, "  poison message(s) not in the dead-letter topic: %v\n", r.MissingDead)
+	}
+	return nil
 }
 
 func head(s []string) []string {
