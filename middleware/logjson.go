@@ -1,0 +1,54 @@
+package middleware
+
+import (
+	"io"
+	"log/slog"
+	"os"
+)
+
+// PlatformLogger returns the logger the platform's log pipeline reads best,
+// judged by the environment: NewLambdaHandler on AWS Lambda
+// (AWS_LAMBDA_FUNCTION_NAME), NewCloudLoggingHandler on Cloud Functions
+// and Cloud Run (K_SERVICE or FUNCTION_TARGET), NewAzureHandler on Azure
+// Functions (FUNCTIONS_CUSTOMHANDLER_PORT or WEBSITE_SITE_NAME), each
+// writing JSON to stdout; slog.Default() anywhere else.
+func PlatformLogger() *slog.Logger {
+	switch {
+	case os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "":
+		return slog.New(NewLambdaHandler(os.Stdout, nil))
+	case os.Getenv("K_SERVICE") != "" || os.Getenv("FUNCTION_TARGET") != "":
+		return slog.New(NewCloudLoggingHandler(os.Stdout, nil, os.Getenv("GOOGLE_CLOUD_PROJECT")))
+	case os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT") != "" || os.Getenv("WEBSITE_SITE_NAME") != "":
+		return slog.New(NewAzureHandler(os.Stdout, nil))
+	}
+	return slog.Default()
+}
+
+// renamed returns a JSON handler whose time, level and message keys are
+// renamed, with the caller's ReplaceAttr applied afterwards.
+func renamed(_ io.Writer, opts *slog.HandlerOptions, timeKey, msgKey string, level func(slog.Level) string) *slog.HandlerOptions {
+	var o slog.HandlerOptions
+	if opts != nil {
+		o = *opts
+	}
+	user := o.ReplaceAttr
+	o.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 {
+			switch a.Key {
+			case slog.TimeKey:
+				a.Key = timeKey
+			case slog.MessageKey:
+				a.Key = msgKey
+			case slog.LevelKey:
+				if lv, ok := a.Value.Any().(slog.Level); ok && level != nil {
+					a.Value = slog.StringValue(level(lv))
+				}
+			}
+		}
+		if user != nil {
+			return user(groups, a)
+		}
+		return a
+	}
+	return &o
+}
