@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"io"
 	"log/slog"
 	"os"
 )
@@ -24,9 +23,10 @@ func PlatformLogger() *slog.Logger {
 	return slog.Default()
 }
 
-// renamed returns a JSON handler whose time, level and message keys are
-// renamed, with the caller's ReplaceAttr applied afterwards.
-func renamed(_ io.Writer, opts *slog.HandlerOptions, timeKey, msgKey string, level func(slog.Level) string) *slog.HandlerOptions {
+// renamed returns JSON handler options that rename the time, level and
+// message keys (and map the level's value with level, when set), then apply
+// the caller's ReplaceAttr.
+func renamed(opts *slog.HandlerOptions, timeKey, levelKey, msgKey string, level func(slog.Level) string) *slog.HandlerOptions {
 	var o slog.HandlerOptions
 	if opts != nil {
 		o = *opts
@@ -40,6 +40,7 @@ func renamed(_ io.Writer, opts *slog.HandlerOptions, timeKey, msgKey string, lev
 			case slog.MessageKey:
 				a.Key = msgKey
 			case slog.LevelKey:
+				a.Key = levelKey
 				if lv, ok := a.Value.Any().(slog.Level); ok && level != nil {
 					a.Value = slog.StringValue(level(lv))
 				}

@@ -14,7 +14,7 @@ import (
 // (Lambda's advanced logging controls), else Info. The handler is safe for
 // concurrent use.
 func NewLambdaHandler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
-	o := renamed(w, opts, "timestamp", "message", nil)
+	o := renamed(opts, "timestamp", "level", "message", nil)
 	if o.Level == nil {
 		o.Level = lambdaLevel(os.Getenv("AWS_LAMBDA_LOG_LEVEL"))
 	}

@@ -10,5 +10,5 @@ import (
 // Insights as traces: one JSON object per line with "timestamp", "level"
 // and "message" keys. The handler is safe for concurrent use.
 func NewAzureHandler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
-	return slog.NewJSONHandler(w, renamed(w, opts, "timestamp", "message", nil))
+	return slog.NewJSONHandler(w, renamed(opts, "timestamp", "level", "message", nil))
 }

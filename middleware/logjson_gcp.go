@@ -25,7 +25,7 @@ const (
 // project (GOOGLE_CLOUD_PROJECT); when empty the trace field holds the bare
 // trace ID. The handler is safe for concurrent use.
 func NewCloudLoggingHandler(w io.Writer, opts *slog.HandlerOptions, project string) slog.Handler {
-	o := renamed(w, opts, "time", "message", severity)
+	o := renamed(opts, "time", "severity", "message", severity)
 	inner := o.ReplaceAttr
 	o.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 		if len(groups) == 0 && a.Key == LogTraceID {

@@ -122,8 +122,11 @@ func (o *RetryOptions) run(ctx context.Context, h handler.Handler, m *handler.Me
 		if o.OnRetry != nil {
 			o.OnRetry(ctx, m, attempt, err, wait)
 		}
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, wait) || ctx.Err() != nil {
 			return err
+		}
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return err // the timer fired late
 		}
 		actx = context.WithValue(ctx, attemptKey{}, attempt+1)
 	}
