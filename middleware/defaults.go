@@ -41,8 +41,8 @@ type Options struct {
 	Retry *RetryOptions
 	// DisableRetry leaves in-process retries out.
 	DisableRetry bool
-	// Idempotency, typically idempotency.Middleware(store, opts), is the
-	// innermost layer. Default: none.
+	// Idempotency, typically idempotency.Middleware(store, opts), runs
+	// just outside Retry (see Defaults). Default: none.
 	Idempotency handler.Middleware
 }
 
@@ -56,16 +56,20 @@ type Options struct {
 //     breaker rejections and timeouts included.
 //  3. Tracing, so the consumer span covers everything the message costs:
 //     retries, breaker waits, idempotency round trips.
-//  4. Metrics, inside the span (exemplars can point at it), counting each
-//     message once with its final outcome and duration.
+//  4. Metrics, inside the span, counting each message once with its final
+//     outcome and its whole duration.
 //  5. Timeout, bounding the message as a whole, retries included, so
 //     retrying cannot stretch one message past its budget.
-//  6. Breaker, outside Retry, so a message counts once against the
-//     dependency and an open breaker fails fast without spending retries.
-//  7. Retry, re-running only what is below it: idempotency and the
-//     handler.
-//  8. Options.Idempotency, innermost, next to the effect it guards: each
-//     attempt claims the key, and a failed attempt releases it.
+//  6. Breaker, outside idempotency and Retry, so a message counts once
+//     against the dependency and an open breaker fails fast without a
+//     store round trip or a retry.
+//  7. Options.Idempotency, outside Retry: the key is claimed once and
+//     held across the attempts, so no other delivery can take it between
+//     them, a duplicate is skipped before any attempt, and the record is
+//     completed once. (Inside Retry, a second attempt of a message in a
+//     batch would only repeat the first attempt's failure: the middleware
+//     follows the batch's earlier outcome for a key.)
+//  8. Retry, innermost, re-running only the handler.
 //
 // The returned middleware is safe for concurrent use; handlers it wraps
 // share one breaker and one Metrics.
@@ -116,9 +120,9 @@ func Defaults(opts *Options) handler.Middleware {
 		}
 		mws = append(mws, b.Middleware())
 	}
+	mws = append(mws, o.Idempotency)
 	if !o.DisableRetry {
 		mws = append(mws, Retry(o.Retry))
 	}
-	mws = append(mws, o.Idempotency)
 	return func(h handler.Handler) handler.Handler { return handler.Chain(h, mws...) }
 }

@@ -133,7 +133,13 @@ func (m *Metrics) Middleware() handler.Middleware {
 				return h.Handle(ctx, msg)
 			}
 			if b := handler.BatchFrom(ctx); b != nil {
-				b.Value(m, func() any { m.startBatch(ctx, b, msg); return struct{}{} })
+				// The first message of a batch starts it; outside Value,
+				// which holds the batch's lock that OnFinish takes.
+				first := false
+				b.Value(m, func() any { first = true; return struct{}{} })
+				if first {
+					m.startBatch(ctx, b, msg)
+				}
 			}
 			start := time.Now()
 			defer func() {
