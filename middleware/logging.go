@@ -54,18 +54,27 @@ const (
 
 type logKey struct{}
 
-// msgLog is a message's logger, built the first time a line is logged.
+// msgLog is the context a message's handler runs with: its parent plus
+// the message's logger, built the first time a line is logged. One
+// allocation per message holds both.
 type msgLog struct {
+	context.Context
 	o    *LoggingOptions
-	base *slog.Logger
-	ctx  context.Context
 	m    *handler.Message
 	once sync.Once
 	l    *slog.Logger
 }
 
+// Value returns ml for logKey and defers every other key to the parent.
+func (ml *msgLog) Value(key any) any {
+	if key == (logKey{}) {
+		return ml
+	}
+	return ml.Context.Value(key)
+}
+
 func (ml *msgLog) logger() *slog.Logger {
-	ml.once.Do(func() { ml.l = ml.base.With(ml.o.fields(ml.ctx, ml.m)...) })
+	ml.once.Do(func() { ml.l = ml.o.Logger.With(ml.o.fields(ml.Context, ml.m)...) })
 	return ml.l
 }
 
@@ -112,8 +121,8 @@ func (o *LoggingOptions) handle(ctx context.Context, h handler.Handler, m *handl
 	if m == nil {
 		return h.Handle(ctx, m)
 	}
-	ml := &msgLog{o: o, base: o.Logger, ctx: ctx, m: m}
-	start := time.Now()
+	ml := &msgLog{Context: ctx, o: o, m: m}
+	start := monotonic()
 	defer func() {
 		if v := recover(); v != nil {
 			ml.logger().LogAttrs(ctx, slog.LevelError, "message handler panicked",
@@ -145,11 +154,11 @@ func (o *LoggingOptions) handle(ctx context.Context, h handler.Handler, m *handl
 		}
 		ml.logger().LogAttrs(ctx, level, msg, attrs...)
 	}()
-	return h.Handle(context.WithValue(ctx, logKey{}, ml), m)
+	return h.Handle(ml, m)
 }
 
-func durationAttr(start time.Time) slog.Attr {
-	return slog.Float64(LogDuration, float64(time.Since(start).Microseconds())/1000)
+func durationAttr(start time.Duration) slog.Attr {
+	return slog.Float64(LogDuration, float64((monotonic()-start).Microseconds())/1000)
 }
 
 // fields returns the attributes of m's logger.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventfn/eventfn/handler"
@@ -67,10 +68,33 @@ type Metrics struct {
 	duration, batch                               metric.Float64Histogram
 	state                                         metric.Int64Gauge
 	emf                                           *emfSink
-	sets                                          sync.Map // setKey → attribute.Set
+	sets                                          sync.Map // setKey → metric.MeasurementOption
+	last                                          atomic.Pointer[queueSets]
 }
 
-type setKey struct{ source, queue, outcome, extra string }
+type setKey struct{ source, queue, outcome, extraKey, extra string }
+
+// queueSets are the measurement options of one source and queue, built
+// once: a message's metrics then cost no attribute hashing or boxing.
+type queueSets struct {
+	source, queue string
+	outcome       [3]metric.MeasurementOption // by handler.Outcome
+	plain         metric.MeasurementOption
+}
+
+// queue returns the options of msg's source and queue. The last one used
+// is checked first: a function usually consumes one queue.
+func (m *Metrics) queue(msg *handler.Message) *queueSets {
+	if q := m.last.Load(); q != nil && q.source == msg.Source && q.queue == msg.Queue {
+		return q
+	}
+	q := &queueSets{source: msg.Source, queue: msg.Queue, plain: m.attrs(msg.Source, msg.Queue, "", "", "")}
+	for o := handler.Ack; o <= handler.Reject; o++ {
+		q.outcome[o] = m.attrs(msg.Source, msg.Queue, o.String(), "", "")
+	}
+	m.last.Store(q)
+	return q
+}
 
 // NewMetrics returns a Metrics configured by opts. Instruments the
 // provider fails to create record nothing.
@@ -105,9 +129,9 @@ func NewMetrics(opts *MetricsOptions) *Metrics {
 
 // attrs returns the cached attribute set of one combination.
 func (m *Metrics) attrs(source, queue, outcome, extraKey, extra string) metric.MeasurementOption {
-	k := setKey{source, queue, outcome, extra}
+	k := setKey{source, queue, outcome, extraKey, extra}
 	if s, ok := m.sets.Load(k); ok {
-		return metric.WithAttributeSet(s.(attribute.Set))
+		return s.(metric.MeasurementOption)
 	}
 	kv := []attribute.KeyValue{messagingSystem(source), semconv.MessagingDestinationName(destinationName(queue))}
 	if outcome != "" {
@@ -116,9 +140,9 @@ func (m *Metrics) attrs(source, queue, outcome, extraKey, extra string) metric.M
 	if extraKey != "" {
 		kv = append(kv, attribute.String(extraKey, extra))
 	}
-	s := attribute.NewSet(kv...)
-	m.sets.Store(k, s)
-	return metric.WithAttributeSet(s)
+	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
+	m.sets.Store(k, opt)
+	return opt
 }
 
 // Middleware returns a middleware that counts each message by outcome and
@@ -141,13 +165,13 @@ func (m *Metrics) Middleware() handler.Middleware {
 					m.startBatch(ctx, b, msg)
 				}
 			}
-			start := time.Now()
+			start := monotonic()
 			defer func() {
 				if v := recover(); v != nil {
-					m.record(ctx, msg, &handler.PanicError{Value: v}, time.Since(start))
+					m.record(ctx, msg, &handler.PanicError{Value: v}, monotonic()-start)
 					panic(v)
 				}
-				m.record(ctx, msg, err, time.Since(start))
+				m.record(ctx, msg, err, monotonic()-start)
 			}()
 			return h.Handle(ctx, msg)
 		})
@@ -166,12 +190,13 @@ func (m *Metrics) startBatch(ctx context.Context, b *handler.Batch, first *handl
 
 func (m *Metrics) record(ctx context.Context, msg *handler.Message, err error, d time.Duration) {
 	out := handler.Classify(err)
-	set := m.attrs(msg.Source, msg.Queue, out.String(), "", "")
+	q := m.queue(msg)
+	set := q.outcome[out]
 	m.processed.Add(ctx, 1, set)
 	if out != handler.Ack {
 		m.failed.Add(ctx, 1, set)
 	}
-	m.duration.Record(ctx, d.Seconds(), m.attrs(msg.Source, msg.Queue, "", "", ""))
+	m.duration.Record(ctx, d.Seconds(), q.plain)
 	if m.emf != nil {
 		m.emf.message(msg.Queue, out, d)
 	}

@@ -61,17 +61,31 @@ func ProducerSpanContext(m *handler.Message) trace.SpanContext {
 	return trace.SpanContext{}
 }
 
-// w3c parses a traceparent and its tracestate.
+// w3c parses a traceparent and its tracestate with the OpenTelemetry
+// TraceContext propagator.
 func w3c(parent, state string) trace.SpanContext {
 	if parent == "" {
 		return trace.SpanContext{}
 	}
-	c := propagation.MapCarrier{AttrTraceparent: parent}
-	if state != "" {
-		c[AttrTracestate] = state
-	}
-	return trace.SpanContextFromContext(traceContext.Extract(context.Background(), c))
+	return trace.SpanContextFromContext(traceContext.Extract(context.Background(), &w3cCarrier{parent, state}))
 }
+
+// w3cCarrier holds the two W3C fields without a map.
+type w3cCarrier struct{ parent, state string }
+
+func (c *w3cCarrier) Get(key string) string {
+	switch key {
+	case AttrTraceparent:
+		return c.parent
+	case AttrTracestate:
+		return c.state
+	}
+	return ""
+}
+
+func (c *w3cCarrier) Set(string, string) {}
+
+func (c *w3cCarrier) Keys() []string { return []string{AttrTraceparent, AttrTracestate} }
 
 // Inject writes the W3C traceparent and tracestate of the span in ctx into
 // attrs, creating the map when it is nil, and returns it; with no valid

@@ -20,8 +20,8 @@ type RetryOptions struct {
 	// MaxInterval caps the backoff, and a handler.RetryAfter delay longer
 	// than it is left to the platform. Default: 2s.
 	MaxInterval time.Duration
-	// MaxElapsed bounds the time from the first attempt to the start of the
-	// last. Default: 5s.
+	// MaxElapsed bounds the time from the first failure to the start of
+	// the last attempt. Default: 5s.
 	MaxElapsed time.Duration
 	// Retryable reports whether an error is worth another attempt in
 	// process. It is never asked about errors marked handler.Permanent,
@@ -56,14 +56,14 @@ func Attempt(ctx context.Context) int {
 // Retry returns a middleware that retries a failed message in process with
 // exponential backoff and full jitter, within MaxAttempts and MaxElapsed,
 // and never past the context's deadline: an attempt is not started unless
-// the wait plus as long as the previous attempt took still ends before it
+// the wait, plus as long as the previous retry took, still ends before it
 // (under handler.Process, that is the invocation's deadline minus its
 // margin). Permanent errors and those Retryable refuses are returned at
 // once. A handler.RetryAfter delay replaces the backoff when it fits that
 // budget and MaxInterval; otherwise the error is returned, so the platform
 // waits instead of the invocation. The last attempt's error is returned.
-// With MaxAttempts 1 the middleware returns the handler unchanged. It is
-// safe for concurrent use.
+// A message that succeeds at once reads no clock. With MaxAttempts 1 the
+// middleware returns the handler unchanged. It is safe for concurrent use.
 func Retry(opts *RetryOptions) handler.Middleware {
 	var o RetryOptions
 	if opts != nil {
@@ -93,13 +93,16 @@ func Retry(opts *RetryOptions) handler.Middleware {
 }
 
 func (o *RetryOptions) run(ctx context.Context, h handler.Handler, m *handler.Message) error {
+	err := h.Handle(ctx, m)
+	if err == nil {
+		return nil // the common case reads no clock
+	}
+	// The budget runs from the first failure: the first attempt is not
+	// timed, so a message that succeeds at once costs no clock reads.
 	start := time.Now()
-	actx := ctx
+	var took time.Duration // the previous attempt's duration; unknown for the first
 	for attempt := 1; ; attempt++ {
-		t0 := time.Now()
-		err := h.Handle(actx, m)
-		took := time.Since(t0)
-		if err == nil || attempt >= o.MaxAttempts || handler.IsPermanent(err) || ctx.Err() != nil {
+		if attempt >= o.MaxAttempts || handler.IsPermanent(err) || ctx.Err() != nil {
 			return err
 		}
 		if o.Retryable != nil && !o.Retryable(err) {
@@ -125,10 +128,15 @@ func (o *RetryOptions) run(ctx context.Context, h handler.Handler, m *handler.Me
 		if !sleep(ctx, wait) || ctx.Err() != nil {
 			return err
 		}
-		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		t0 := time.Now()
+		if dl, ok := ctx.Deadline(); ok && !t0.Before(dl) {
 			return err // the timer fired late
 		}
-		actx = context.WithValue(ctx, attemptKey{}, attempt+1)
+		err = h.Handle(context.WithValue(ctx, attemptKey{}, attempt+1), m)
+		if err == nil {
+			return nil
+		}
+		took = time.Since(t0)
 	}
 }
 

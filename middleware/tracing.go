@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/eventfn/eventfn/handler"
 	"go.opentelemetry.io/otel"
@@ -41,8 +42,10 @@ type TracingOptions struct {
 // queue's short name), messaging.message.id, messaging.message.body.size
 // and, under handler.Process, messaging.batch.message_count. The producer's
 // context (see ProducerSpanContext) is the span's parent and link. The span
-// ends with status Error, the error recorded and error.type set, when the
-// message is not acknowledged; a panic is recorded and re-raised.
+// ends with status Error, the error recorded, error.type and
+// eventfn.outcome ("retry" or "reject") set when the message is not
+// acknowledged, and as it started when it is; a panic is recorded and
+// re-raised.
 // Exporting happens in the provider's span processor, never on the
 // message's path unless that processor is synchronous. The middleware is
 // safe for concurrent use.
@@ -67,13 +70,28 @@ func Tracing(opts *TracingOptions) handler.Middleware {
 type tracer struct {
 	t        trace.Tracer
 	linkOnly bool
+	last     atomic.Pointer[spanName] // the last queue's span name
+}
+
+type spanName struct{ queue, dest, name string }
+
+// names returns the destination and span name of queue, from the last
+// queue seen when it is the same (a function usually consumes one).
+func (t *tracer) names(queue string) (dest, name string) {
+	if n := t.last.Load(); n != nil && n.queue == queue {
+		return n.dest, n.name
+	}
+	dest = destinationName(queue)
+	n := &spanName{queue, dest, "process " + dest}
+	t.last.Store(n)
+	return n.dest, n.name
 }
 
 func (t *tracer) handle(ctx context.Context, h handler.Handler, m *handler.Message) (err error) {
 	if m == nil {
 		return h.Handle(ctx, m)
 	}
-	dest := destinationName(m.Queue)
+	dest, name := t.names(m.Queue)
 	attrs := make([]attribute.KeyValue, 0, 8)
 	attrs = append(attrs,
 		messagingSystem(m.Source),
@@ -94,7 +112,7 @@ func (t *tracer) handle(ctx context.Context, h handler.Handler, m *handler.Messa
 			parent = trace.ContextWithRemoteSpanContext(ctx, pc)
 		}
 	}
-	ctx, span := t.t.Start(parent, "process "+dest, sopts...)
+	ctx, span := t.t.Start(parent, name, sopts...)
 	defer func() {
 		if v := recover(); v != nil {
 			perr := &handler.PanicError{Value: v}
@@ -104,14 +122,13 @@ func (t *tracer) handle(ctx context.Context, h handler.Handler, m *handler.Messa
 			span.End()
 			panic(v)
 		}
-		out := handler.Classify(err)
-		if span.IsRecording() {
-			span.SetAttributes(attribute.String(AttrOutcome, out.String()))
-			if err != nil {
-				span.RecordError(err)
-				span.SetStatus(codes.Error, err.Error())
-				span.SetAttributes(semconv.ErrorTypeKey.String(errorClass(err)))
-			}
+		if err != nil && span.IsRecording() {
+			// An acknowledged message's span is left as it started: status
+			// Unset and no eventfn.outcome, which saves growing its
+			// attributes on the common path.
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			span.SetAttributes(attribute.String(AttrOutcome, handler.Classify(err).String()), semconv.ErrorTypeKey.String(errorClass(err)))
 		}
 		span.End()
 	}()
