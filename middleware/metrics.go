@@ -78,8 +78,8 @@ type setKey struct{ source, queue, outcome, extraKey, extra string }
 // once: a message's metrics then cost no attribute hashing or boxing.
 type queueSets struct {
 	source, queue string
-	outcome       [3]metric.MeasurementOption // by handler.Outcome
-	plain         metric.MeasurementOption
+	outcome       [3][]metric.AddOption // by handler.Outcome
+	plain         []metric.RecordOption
 }
 
 // queue returns the options of msg's source and queue. The last one used
@@ -88,9 +88,9 @@ func (m *Metrics) queue(msg *handler.Message) *queueSets {
 	if q := m.last.Load(); q != nil && q.source == msg.Source && q.queue == msg.Queue {
 		return q
 	}
-	q := &queueSets{source: msg.Source, queue: msg.Queue, plain: m.attrs(msg.Source, msg.Queue, "", "", "")}
+	q := &queueSets{source: msg.Source, queue: msg.Queue, plain: []metric.RecordOption{m.attrs(msg.Source, msg.Queue, "", "", "")}}
 	for o := handler.Ack; o <= handler.Reject; o++ {
-		q.outcome[o] = m.attrs(msg.Source, msg.Queue, o.String(), "", "")
+		q.outcome[o] = []metric.AddOption{m.attrs(msg.Source, msg.Queue, o.String(), "", "")}
 	}
 	m.last.Store(q)
 	return q
@@ -192,11 +192,11 @@ func (m *Metrics) record(ctx context.Context, msg *handler.Message, err error, d
 	out := handler.Classify(err)
 	q := m.queue(msg)
 	set := q.outcome[out]
-	m.processed.Add(ctx, 1, set)
+	m.processed.Add(ctx, 1, set...)
 	if out != handler.Ack {
-		m.failed.Add(ctx, 1, set)
+		m.failed.Add(ctx, 1, set...)
 	}
-	m.duration.Record(ctx, d.Seconds(), q.plain)
+	m.duration.Record(ctx, d.Seconds(), q.plain...)
 	if m.emf != nil {
 		m.emf.message(msg.Queue, out, d)
 	}

@@ -61,31 +61,60 @@ func ProducerSpanContext(m *handler.Message) trace.SpanContext {
 	return trace.SpanContext{}
 }
 
-// w3c parses a traceparent and its tracestate with the OpenTelemetry
-// TraceContext propagator.
+// w3c parses a traceparent and its tracestate the way the OpenTelemetry
+// TraceContext propagator does (TestW3CMatchesThePropagator holds them
+// equal), without the contexts and carrier Extract allocates: it runs for
+// every message.
 func w3c(parent, state string) trace.SpanContext {
-	if parent == "" {
+	// version "-" trace-id "-" parent-id "-" flags, then, for versions
+	// after 00 only, more fields after a "-".
+	if len(parent) < 55 || parent[2] != '-' || parent[35] != '-' || parent[52] != '-' || (len(parent) > 55 && parent[55] != '-') {
 		return trace.SpanContext{}
 	}
-	return trace.SpanContextFromContext(traceContext.Extract(context.Background(), &w3cCarrier{parent, state}))
-}
-
-// w3cCarrier holds the two W3C fields without a map.
-type w3cCarrier struct{ parent, state string }
-
-func (c *w3cCarrier) Get(key string) string {
-	switch key {
-	case AttrTraceparent:
-		return c.parent
-	case AttrTracestate:
-		return c.state
+	var ver, flags [1]byte
+	var cfg trace.SpanContextConfig
+	if !lowerHex(ver[:], parent[:2]) || ver[0] == 0xff || !lowerHex(cfg.TraceID[:], parent[3:35]) ||
+		!lowerHex(cfg.SpanID[:], parent[36:52]) || !lowerHex(flags[:], parent[53:55]) {
+		return trace.SpanContext{}
 	}
-	return ""
+	if ver[0] == 0 && (len(parent) != 55 || flags[0] > 3) {
+		return trace.SpanContext{} // version 00 has no more fields and no other flags
+	}
+	cfg.TraceFlags = trace.TraceFlags(flags[0]) & (trace.FlagsSampled | trace.FlagsRandom)
+	if state != "" {
+		cfg.TraceState, _ = trace.ParseTraceState(state) // a bad tracestate never voids the traceparent
+	}
+	cfg.Remote = true
+	sc := trace.NewSpanContext(cfg)
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	return sc
 }
 
-func (c *w3cCarrier) Set(string, string) {}
+// lowerHex decodes the lower-case hex digits of s into dst (W3C trace
+// context forbids upper case).
+func lowerHex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := hexVal(s[2*i])
+		lo, ok2 := hexVal(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
 
-func (c *w3cCarrier) Keys() []string { return []string{AttrTraceparent, AttrTracestate} }
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
 
 // Inject writes the W3C traceparent and tracestate of the span in ctx into
 // attrs, creating the map when it is nil, and returns it; with no valid

@@ -67,6 +67,8 @@ func Tracing(opts *TracingOptions) handler.Middleware {
 	}
 }
 
+var consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+
 type tracer struct {
 	t        trace.Tracer
 	linkOnly bool
@@ -104,7 +106,8 @@ func (t *tracer) handle(ctx context.Context, h handler.Handler, m *handler.Messa
 	if b := handler.BatchFrom(ctx); b != nil {
 		attrs = append(attrs, semconv.MessagingBatchMessageCount(len(b.Messages())))
 	}
-	sopts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
+	sopts := make([]trace.SpanStartOption, 2, 3)
+	sopts[0], sopts[1] = consumerKind, trace.WithAttributes(attrs...)
 	parent := ctx
 	if pc := ProducerSpanContext(m); pc.IsValid() {
 		sopts = append(sopts, trace.WithLinks(trace.Link{SpanContext: pc}))
