@@ -30,6 +30,8 @@ type LoggingOptions struct {
 	LogBody bool
 	// MaxBody bounds a logged body. Default: 1024.
 	MaxBody int
+
+	function string // the platform's name for the function, from the environment
 }
 
 // DefaultCorrelationAttribute is LoggingOptions.CorrelationAttribute's
@@ -44,6 +46,7 @@ const (
 	LogDeliveryAttempt = "delivery_attempt"
 	LogOrderingKey     = "ordering_key"
 	LogCorrelationID   = "correlation_id"
+	LogFunctionName    = "function_name"
 	LogTraceID         = "trace_id"
 	LogOutcome         = "outcome"
 	LogErrorClass      = "error_class"
@@ -90,7 +93,9 @@ func LoggerFrom(ctx context.Context) *slog.Logger {
 
 // Logging returns a middleware that gives each message a logger (see
 // LoggerFrom) carrying message_id, source, queue, delivery_attempt,
-// ordering_key when set, correlation_id (from
+// ordering_key when set, function_name (AWS_LAMBDA_FUNCTION_NAME,
+// K_SERVICE or FUNCTION_TARGET on Google Cloud, WEBSITE_SITE_NAME on
+// Azure) when set, correlation_id (from
 // LoggingOptions.CorrelationAttribute, else the producer's trace ID) and
 // trace_id of the producer when known, plus LoggingOptions.Attrs.
 // It logs every message that is not acknowledged, with its outcome, error
@@ -112,6 +117,7 @@ func Logging(opts *LoggingOptions) handler.Middleware {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1024
 	}
+	o.function = firstEnv("AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE", "FUNCTION_TARGET", "WEBSITE_SITE_NAME")
 	return func(h handler.Handler) handler.Handler {
 		return handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error { return o.handle(ctx, h, m) })
 	}
@@ -171,6 +177,9 @@ func (o *LoggingOptions) fields(ctx context.Context, m *handler.Message) []any {
 		slog.Int(LogDeliveryAttempt, m.DeliveryAttempt))
 	if m.OrderingKey != "" {
 		f = append(f, slog.String(LogOrderingKey, m.OrderingKey))
+	}
+	if o.function != "" {
+		f = append(f, slog.String(LogFunctionName, o.function))
 	}
 	if a := Attempt(ctx); a > 1 {
 		f = append(f, slog.Int("attempt", a))

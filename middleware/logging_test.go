@@ -18,6 +18,8 @@ const (
 )
 
 func TestLoggingPutsTheMessagesFieldsInTheContextLogger(t *testing.T) {
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "")
+	t.Setenv("K_SERVICE", "orders-svc")
 	rec := newRecorder(slog.LevelDebug)
 	h := middleware.Logging(&middleware.LoggingOptions{
 		Logger: slog.New(rec),
@@ -42,7 +44,7 @@ func TestLoggingPutsTheMessagesFieldsInTheContextLogger(t *testing.T) {
 	want := map[string]string{
 		"message_id": "m1", "source": "aws:sqs", "queue": "arn:aws:sqs:us-east-1:000000000000:orders",
 		"delivery_attempt": "3", "ordering_key": "group-a", "correlation_id": "corr-9", "trace_id": traceID,
-		"aws_request_id": "req-1",
+		"aws_request_id": "req-1", "function_name": "orders-svc",
 	}
 	for _, l := range logs {
 		for k, v := range want {

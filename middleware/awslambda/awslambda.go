@@ -1,6 +1,6 @@
 // Package awslambda adds what only AWS Lambda knows to eventfn's
-// middleware: the invocation's request ID, the function name and whether
-// the invocation is the process's first (a cold start). It links
+// middleware: the invocation's request ID and whether the invocation is the
+// process's first (a cold start). It links
 // github.com/aws/aws-lambda-go/lambdacontext and nothing else of AWS, so
 // the middleware package itself stays free of any cloud SDK.
 package awslambda
@@ -8,7 +8,6 @@ package awslambda
 import (
 	"context"
 	"log/slog"
-	"os"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -16,11 +15,11 @@ import (
 	"github.com/eventfn/eventfn/middleware"
 )
 
-// Log field names LogAttrs adds.
+// Log field names LogAttrs adds. The function name comes from the Logging
+// middleware itself (middleware.LogFunctionName).
 const (
-	LogRequestID    = "aws_request_id"
-	LogFunctionName = "function_name"
-	LogColdStart    = "cold_start"
+	LogRequestID = "aws_request_id"
+	LogColdStart = "cold_start"
 )
 
 var (
@@ -41,18 +40,14 @@ func coldStart(requestID string) bool {
 
 // LogAttrs returns the Lambda fields of a message's log lines: the
 // invocation's aws_request_id (from the context aws-lambda-go gives the
-// handler), function_name (AWS_LAMBDA_FUNCTION_NAME) and cold_start (true
-// during the process's first invocation). Its signature fits
-// middleware.LoggingOptions.Attrs. It is safe for concurrent use.
+// handler) and cold_start (true during the process's first invocation).
+// Its signature fits middleware.LoggingOptions.Attrs. It is safe for
+// concurrent use.
 func LogAttrs(ctx context.Context, _ *handler.Message) []slog.Attr {
-	var attrs []slog.Attr
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		attrs = append(attrs, slog.String(LogRequestID, lc.AwsRequestID), slog.Bool(LogColdStart, coldStart(lc.AwsRequestID)))
+		return []slog.Attr{slog.String(LogRequestID, lc.AwsRequestID), slog.Bool(LogColdStart, coldStart(lc.AwsRequestID))}
 	}
-	if fn := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" {
-		attrs = append(attrs, slog.String(LogFunctionName, fn))
-	}
-	return attrs
+	return nil
 }
 
 // Defaults returns middleware.Defaults(opts) with LogAttrs added to the
