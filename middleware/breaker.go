@@ -165,8 +165,9 @@ func (b *CircuitBreaker) remaining() time.Duration {
 }
 
 // Breaker returns a middleware that runs every message through a new
-// CircuitBreaker configured by opts. Use NewBreaker to share a breaker or
-// to guard one dependency inside a handler.
+// CircuitBreaker configured by opts, shared by every handler it wraps. Use
+// NewBreaker to share a breaker or to guard one dependency inside a
+// handler. It is safe for concurrent use.
 func Breaker(opts *BreakerOptions) handler.Middleware { return NewBreaker(opts).Middleware() }
 
 type openError struct {

@@ -39,6 +39,7 @@ type emfSink struct {
 type emfGroup struct {
 	counts    map[string]float64
 	durations []float64
+	batches   []float64 // batch sizes, so CloudWatch's statistics apply per batch
 }
 
 func newEMFSink(w io.Writer, o MetricsOptions) *emfSink {
@@ -85,7 +86,9 @@ func (s *emfSink) hooked() {
 	s.mu.Unlock()
 }
 
-func (s *emfSink) batchStarted(queue string, n int) {
+// batchStarted records a batch of msgs from queue; with ResultHook in use
+// the flush then waits for their settlements.
+func (s *emfSink) batchStarted(queue string, msgs []*handler.Message) {
 	s.mu.Lock()
 	var lines []byte
 	if s.running == 0 && len(s.awaiting) > 0 {
@@ -95,15 +98,9 @@ func (s *emfSink) batchStarted(queue string, n int) {
 		lines = s.encode()
 	}
 	s.running++
-	s.group(queue).counts["BatchSize"] += float64(n)
-	s.mu.Unlock()
-	s.write(lines)
-}
-
-// expect records the batch's messages, whose settlements the flush waits
-// for when ResultHook is in use.
-func (s *emfSink) expect(msgs []*handler.Message) {
-	s.mu.Lock()
+	if g := s.group(queue); len(g.batches) < emfMaxValues {
+		g.batches = append(g.batches, float64(len(msgs)))
+	}
 	if s.hook {
 		if s.awaiting == nil {
 			s.awaiting = make(map[*handler.Message]bool, len(msgs))
@@ -115,6 +112,7 @@ func (s *emfSink) expect(msgs []*handler.Message) {
 		}
 	}
 	s.mu.Unlock()
+	s.write(lines)
 }
 
 func (s *emfSink) batchFinished() {
@@ -228,6 +226,9 @@ func (s *emfSink) encode() []byte {
 					if _, ok := g.counts["Failed"]; !ok {
 						add("Failed", 0) // alarms on Failed need a data point
 					}
+				}
+				if len(g.batches) > 0 {
+					add("BatchSize", g.batches)
 				}
 			}
 			if len(durs) > 0 {

@@ -116,10 +116,13 @@ func TestEMFFlushesOneValidLinePerBatch(t *testing.T) {
 		t.Fatalf("%d EMF lines after one batch, want 1:\n%s", len(ls), out.String())
 	}
 	doc := validateEMF(t, ls[0])
-	for k, want := range map[string]any{"Service": "orders-fn", "Queue": "orders", "Processed": 4.0, "Acked": 2.0, "Retried": 1.0, "Rejected": 1.0, "Failed": 2.0, "BatchSize": 4.0} {
+	for k, want := range map[string]any{"Service": "orders-fn", "Queue": "orders", "Processed": 4.0, "Acked": 2.0, "Retried": 1.0, "Rejected": 1.0, "Failed": 2.0} {
 		if doc[k] != want {
 			t.Errorf("%s = %v, want %v", k, doc[k], want)
 		}
+	}
+	if b, _ := doc["BatchSize"].([]any); len(b) != 1 || b[0] != 4.0 {
+		t.Errorf("BatchSize = %v, want [4]", doc["BatchSize"])
 	}
 	if d, _ := doc["Duration"].([]any); len(d) != 4 {
 		t.Errorf("Duration = %v, want 4 values", doc["Duration"])

@@ -46,7 +46,8 @@ func (t *tracedStore) start(ctx context.Context, name string, keys int) (context
 		trace.WithAttributes(attribute.Int("eventfn.idempotency.keys", keys)))
 }
 
-func end(span trace.Span, errs ...error) {
+// endSpan records the first of errs, if any, and ends span.
+func endSpan(span trace.Span, errs ...error) {
 	failed := 0
 	var first error
 	for _, err := range errs {
@@ -72,7 +73,7 @@ func (t *tracedStore) Claim(ctx context.Context, req idempotency.ClaimRequest) (
 	if err == nil {
 		span.SetAttributes(attribute.Bool("eventfn.idempotency.acquired", c.Acquired))
 	}
-	end(span, err)
+	endSpan(span, err)
 	return c, err
 }
 
@@ -80,7 +81,7 @@ func (t *tracedStore) Claim(ctx context.Context, req idempotency.ClaimRequest) (
 func (t *tracedStore) Complete(ctx context.Context, key, token string, result []byte, ttl time.Duration) error {
 	ctx, span := t.start(ctx, "complete", 1)
 	err := t.s.Complete(ctx, key, token, result, ttl)
-	end(span, err)
+	endSpan(span, err)
 	return err
 }
 
@@ -88,7 +89,7 @@ func (t *tracedStore) Complete(ctx context.Context, key, token string, result []
 func (t *tracedStore) Release(ctx context.Context, key, token string) error {
 	ctx, span := t.start(ctx, "release", 1)
 	err := t.s.Release(ctx, key, token)
-	end(span, err)
+	endSpan(span, err)
 	return err
 }
 
@@ -96,7 +97,7 @@ func (t *tracedStore) Release(ctx context.Context, key, token string) error {
 func (t *tracedStore) Get(ctx context.Context, key string) (idempotency.Record, error) {
 	ctx, span := t.start(ctx, "get", 1)
 	r, err := t.s.Get(ctx, key)
-	end(span, err)
+	endSpan(span, err)
 	return r, err
 }
 
@@ -116,7 +117,7 @@ func (t *tracedBatchStore) ClaimBatch(ctx context.Context, reqs []idempotency.Cl
 		}
 	}
 	span.SetAttributes(attribute.Int("eventfn.idempotency.acquired_keys", acquired))
-	end(span, errs...)
+	endSpan(span, errs...)
 	return claims, errs
 }
 
@@ -124,7 +125,7 @@ func (t *tracedBatchStore) ClaimBatch(ctx context.Context, reqs []idempotency.Cl
 func (t *tracedBatchStore) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
 	ctx, span := t.start(ctx, "complete", len(items))
 	errs := t.bs.CompleteBatch(ctx, items)
-	end(span, errs...)
+	endSpan(span, errs...)
 	return errs
 }
 
@@ -132,7 +133,7 @@ func (t *tracedBatchStore) CompleteBatch(ctx context.Context, items []idempotenc
 func (t *tracedBatchStore) ReleaseBatch(ctx context.Context, items []idempotency.Release) []error {
 	ctx, span := t.start(ctx, "release", len(items))
 	errs := t.bs.ReleaseBatch(ctx, items)
-	end(span, errs...)
+	endSpan(span, errs...)
 	return errs
 }
 
@@ -140,7 +141,7 @@ func (t *tracedBatchStore) ReleaseBatch(ctx context.Context, items []idempotency
 // ("idempotency.duplicate", "idempotency.in_progress", ...) to the span in
 // ctx, the message's consumer span under Tracing. Its signature fits
 // idempotency.Options.OnEvent; combine it with Metrics.IdempotencyEvent
-// through IdempotencyEvents.
+// through IdempotencyEvents. It is safe for concurrent use.
 func TraceIdempotencyEvent(ctx context.Context, e idempotency.Event, m *handler.Message) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
@@ -150,7 +151,8 @@ func TraceIdempotencyEvent(ctx context.Context, e idempotency.Event, m *handler.
 }
 
 // IdempotencyEvents returns an idempotency.Options.OnEvent hook that calls
-// each of fns in turn; nil entries are skipped.
+// each of fns in turn; nil entries are skipped. The hook is safe for
+// concurrent use when every fn is.
 func IdempotencyEvents(fns ...func(context.Context, idempotency.Event, *handler.Message)) func(context.Context, idempotency.Event, *handler.Message) {
 	return func(ctx context.Context, e idempotency.Event, m *handler.Message) {
 		for _, fn := range fns {

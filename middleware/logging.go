@@ -83,7 +83,8 @@ func (ml *msgLog) logger() *slog.Logger {
 
 // LoggerFrom returns the logger of the message ctx is handling, carrying
 // its ID, source, queue, delivery attempt, ordering key and correlation ID
-// (see Logging), or slog.Default() outside the Logging middleware.
+// (see Logging), or slog.Default() outside the Logging middleware. It is
+// safe for concurrent use.
 func LoggerFrom(ctx context.Context) *slog.Logger {
 	if ml, ok := ctx.Value(logKey{}).(*msgLog); ok {
 		return ml.logger()

@@ -10,7 +10,8 @@ import (
 // (AWS_LAMBDA_FUNCTION_NAME), NewCloudLoggingHandler on Cloud Functions
 // and Cloud Run (K_SERVICE or FUNCTION_TARGET), NewAzureHandler on Azure
 // Functions (FUNCTIONS_CUSTOMHANDLER_PORT or WEBSITE_SITE_NAME), each
-// writing JSON to stdout; slog.Default() anywhere else.
+// writing JSON to stdout; slog.Default() anywhere else. It is safe for
+// concurrent use; the loggers it returns are too.
 func PlatformLogger() *slog.Logger {
 	switch {
 	case os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "":

@@ -182,8 +182,7 @@ func (m *Metrics) startBatch(ctx context.Context, b *handler.Batch, first *handl
 	n := len(b.Messages())
 	m.batch.Record(ctx, float64(n), m.attrs(first.Source, first.Queue, "", "", ""))
 	if m.emf != nil {
-		m.emf.batchStarted(first.Queue, n)
-		m.emf.expect(b.Messages())
+		m.emf.batchStarted(first.Queue, b.Messages())
 		b.OnFinish(func(context.Context) { m.emf.batchFinished() })
 	}
 }

@@ -45,7 +45,7 @@ type attemptKey struct{}
 // Attempt returns the in-process attempt ctx belongs to: 1 for the first
 // try (and outside Retry), 2 for the first retry, and so on. The
 // platform's count is Message.DeliveryAttempt; together they say how many
-// times a message has run.
+// times a message has run. It is safe for concurrent use.
 func Attempt(ctx context.Context) int {
 	if n, ok := ctx.Value(attemptKey{}).(int); ok {
 		return n
