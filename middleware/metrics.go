@@ -218,7 +218,10 @@ func (m *Metrics) IdempotencyEvent(ctx context.Context, e idempotency.Event, msg
 
 // ResultHook returns a handler.ResultHook that counts each settled message
 // by settlement and the ones eventfn dead-lettered itself. Pass it to the
-// adapter's options.
+// adapter's options. Once it has been asked for, EMF flushes a batch's
+// metrics after the batch's last settlement, so they go out in the same
+// line; a batch whose settlements never all come is flushed when the next
+// one starts.
 func (m *Metrics) ResultHook() handler.ResultHook {
 	if m.emf != nil {
 		m.emf.hooked()

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -62,7 +63,8 @@ func Attempt(ctx context.Context) int {
 // once. A handler.RetryAfter delay replaces the backoff when it fits that
 // budget and MaxInterval; otherwise the error is returned, so the platform
 // waits instead of the invocation. The last attempt's error is returned.
-// A message that succeeds at once reads no clock. With MaxAttempts 1 the
+// Each retry is logged at Debug to the message's logger (LoggerFrom). A
+// message that succeeds at once reads no clock. With MaxAttempts 1 the
 // middleware returns the handler unchanged. It is safe for concurrent use.
 func Retry(opts *RetryOptions) handler.Middleware {
 	var o RetryOptions
@@ -124,6 +126,10 @@ func (o *RetryOptions) run(ctx context.Context, h handler.Handler, m *handler.Me
 		}
 		if o.OnRetry != nil {
 			o.OnRetry(ctx, m, attempt, err, wait)
+		}
+		if l := LoggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
+			l.LogAttrs(ctx, slog.LevelDebug, "message attempt failed; retrying in process",
+				slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String(LogError, err.Error()))
 		}
 		if !sleep(ctx, wait) || ctx.Err() != nil {
 			return err

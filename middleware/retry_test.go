@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,5 +178,31 @@ func TestRetryWithOneAttemptReturnsTheHandler(t *testing.T) {
 func TestAttemptOutsideRetryIsOne(t *testing.T) {
 	if a := middleware.Attempt(context.Background()); a != 1 {
 		t.Errorf("Attempt = %d, want 1", a)
+	}
+}
+
+func TestRetryLogsEachRetryAtDebugToTheMessagesLogger(t *testing.T) {
+	rec := newRecorder(slog.LevelDebug)
+	var n atomic.Int32
+	h := handler.Chain(handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		if n.Add(1) < 3 {
+			return errBlip
+		}
+		return nil
+	}), middleware.Logging(&middleware.LoggingOptions{Logger: slog.New(rec)}), middleware.Retry(fast(5)))
+	if err := h.Handle(context.Background(), msg("m1")); err != nil {
+		t.Fatal(err)
+	}
+	var retries []int64
+	for _, l := range rec.all() {
+		if l.Msg == "message attempt failed; retrying in process" {
+			if l.Level != slog.LevelDebug || l.Attrs["message_id"].String() != "m1" || l.Attrs["error"].String() != "blip" {
+				t.Errorf("retry line = %+v", l)
+			}
+			retries = append(retries, l.Attrs["attempt"].Int64())
+		}
+	}
+	if len(retries) != 2 || retries[0] != 1 || retries[1] != 2 {
+		t.Errorf("retry lines for attempts %v, want [1 2]", retries)
 	}
 }
