@@ -64,7 +64,9 @@ type Result struct {
 //     context is cancelled, no new message starts and running handlers get
 //     half the DeadlineMargin to return before they are abandoned the same
 //     way;
-//   - a panic is recovered into a *PanicError for that message alone.
+//   - a panic is recovered into a *PanicError for that message alone;
+//   - the Batch's finishers (Batch.OnFinish) run before Process returns,
+//     within the bounds DeadlineMargin documents.
 //
 // Handlers receive a context carrying the Batch (see BatchFrom). Process is
 // safe for concurrent use.
@@ -83,7 +85,7 @@ func Process(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptio
 
 // batch is one call of Process: its messages grouped into units of work,
 // their results, and the bookkeeping of the workers that run them
-// (workers.go) and of the deadline.
+// (workers.go, all of the scheduling) and of the deadline.
 type batch struct {
 	h    Handler
 	msgs []*Message
@@ -127,8 +129,10 @@ const (
 	slotAbandoned
 )
 
+// newBatch sets up the batch: the options with their defaults, the
+// handlers' context, the results, and the units of work (grouping).
 func newBatch(ctx context.Context, h Handler, msgs []*Message, opts *ProcessOptions) *batch {
-	b := &batch{h: h, msgs: msgs, ctx: ctx, runCtx: ctx}
+	b := &batch{h: h, msgs: msgs, ctx: ctx}
 	if opts != nil {
 		b.opts = *opts
 	}
@@ -177,14 +181,6 @@ func (b *batch) runUnit(gi int) {
 	}
 }
 
-// unitSize is the number of messages in the unit of work gi.
-func (b *batch) unitSize(gi int) int {
-	if b.groups == nil {
-		return 1
-	}
-	return len(b.groups[gi])
-}
-
 // runOne runs message i, unless the batch may start no more messages, and
 // records its result.
 func (b *batch) runOne(i int) error {
@@ -217,7 +213,8 @@ func (b *batch) skip(i int, err error) {
 
 // unitsDone is called by the worker that finished the last unit of work:
 // it runs the finishers unless the caller already gave up on the handlers
-// and started them.
+// and started them. Running them there, not on the caller's goroutine,
+// costs no extra wake-up and leaves the caller free to stop waiting.
 func (b *batch) unitsDone() {
 	if b.finishing.CompareAndSwap(false, true) {
 		b.runFinishers()
@@ -276,7 +273,7 @@ func (b *batch) wait() {
 	}
 	if b.finishing.CompareAndSwap(false, true) {
 		b.abandoned = b.markAbandoned()
-		goWork(b.runFinishers)
+		go b.runFinishers()
 	}
 	if !b.hasDeadline {
 		<-b.finished

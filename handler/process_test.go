@@ -442,6 +442,41 @@ func TestProcessHelpersWaitForASlowPreparation(t *testing.T) {
 	}
 }
 
+// A store that was slow once (a claim that took long) does not hold back
+// the workers of later batches: slow handlers in the next batch run side
+// by side long before the slow preparation's time has passed again.
+func TestProcessASlowPreparationDoesNotDelayLaterBatches(t *testing.T) {
+	fast := handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil })
+	const slow = 1500 * time.Millisecond
+	p := &slowPreparer{Handler: fast, d: slow}
+	handler.Process(context.Background(), p, msgs(10), nil)
+	p.d = 0
+	var running atomic.Int32
+	reached := make(chan struct{})
+	var once sync.Once
+	p.Handler = handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		if running.Add(1) >= 5 {
+			once.Do(func() { close(reached) })
+		}
+		defer running.Add(-1)
+		select {
+		case <-reached:
+			return nil
+		case <-time.After(5 * time.Second):
+			return errors.New("five handlers never ran at once")
+		}
+	})
+	start := time.Now()
+	for _, r := range handler.Process(context.Background(), p, msgs(10), nil) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if d := time.Since(start); d >= slow/2 {
+		t.Fatalf("the batch after a %v preparation took %v to run five handlers at once", slow, d)
+	}
+}
+
 // A finisher that blocks past its context (a store that hangs at
 // completion) does not hold Process past the invocation's deadline: its
 // context ends inside the margin and Process returns by then, with every

@@ -1,35 +1,31 @@
 package handler
 
 import (
-	"bytes"
-	"runtime"
-	"strconv"
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// goid returns the calling goroutine's number, from its stack trace.
-func goid() uint64 {
-	buf := make([]byte, 64)
-	buf = buf[:runtime.Stack(buf, false)]
-	f := bytes.Fields(buf) // "goroutine N [running]:"
-	n, _ := strconv.ParseUint(string(f[1]), 10, 64)
-	return n
-}
-
-// A worker that has finished parks, and the next work handed out runs on
-// it rather than on a new goroutine.
-func TestGoWorkReusesAParkedWorker(t *testing.T) {
-	seen := map[uint64]bool{}
-	for range 20 {
-		ran := make(chan uint64)
-		goWork(func() { ran <- goid() })
-		id := <-ran
-		if seen[id] {
-			return
-		}
-		seen[id] = true
-		time.Sleep(10 * time.Millisecond) // let the worker park
+// A worker that starts after its batch has ended (started late, after the
+// others had taken every message) runs nothing and ends nothing twice.
+func TestALateWorkerRunsNothing(t *testing.T) {
+	var ran atomic.Int32
+	h := HandlerFunc(func(context.Context, *Message) error { ran.Add(1); return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := newBatch(ctx, h, []*Message{{ID: "a"}, {ID: "b"}, {ID: "c"}}, nil)
+	defer b.cancel()
+	b.start()
+	b.wait()
+	res := b.collect()
+	b.helper() // would run a message again, or close finished twice
+	if n := ran.Load(); n != 3 {
+		t.Fatalf("the handler ran %d times for 3 messages", n)
 	}
-	t.Fatalf("20 pieces of work, one after another, ran on %d goroutines: no worker was reused", len(seen))
+	for _, r := range res {
+		if r.Err != nil || !r.Ran {
+			t.Errorf("%s: ran %v, err %v", r.Message.ID, r.Ran, r.Err)
+		}
+	}
 }

@@ -1,7 +1,10 @@
 // Command redisbench measures idempotent records per second through
 // idempotency.Middleware on Redis with a no-op handler, and compares them
 // with redis-benchmark's plain SET NX on the same server in the same run.
-// scripts/bench-redis.sh runs it; see the README's performance section.
+// With -proxy-url (the same server behind a proxy that adds latency) it
+// first compares them, over that latency, with the protocol's limit and
+// with one record at a time. scripts/bench-redis.sh runs it (-latency 1ms
+// for the proxy).
 package main
 
 import (
