@@ -99,3 +99,12 @@ type Driver interface {
 	// Close releases the driver's resources, not the broker client's.
 	Close() error
 }
+
+// Ordered is implemented by drivers of queues that deliver a group's next
+// message only after the previous one was settled (SQS FIFO). Redrive
+// releases the messages it leaves alone at once on such queues instead of
+// holding them, so a filtered-out or dry-run message blocks only the rest
+// of its own group, and the run ends when only those are left.
+type Ordered interface {
+	Ordered() bool
+}

@@ -79,13 +79,19 @@ func Redrive(ctx context.Context, d Driver, opts *RedriveOptions) (Stats, error)
 	var st Stats
 	var held []*Message // leased but not moved: released at the end
 	seen := map[string]bool{}
-	defer func() {
+	release := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 		defer cancel()
 		for _, m := range held {
 			_ = d.Release(rctx, m) // an unreleased lease expires on its own
 		}
-	}()
+		held = held[:0]
+	}
+	defer release()
+	ordered := false
+	if od, ok := d.(Ordered); ok {
+		ordered = od.Ordered()
+	}
 	done := func() bool { return o.Max > 0 && st.Selected >= o.Max }
 	for !done() {
 		if err := ctx.Err(); err != nil {
@@ -148,6 +154,9 @@ func Redrive(ctx context.Context, d Driver, opts *RedriveOptions) (Stats, error)
 			if o.OnMessage != nil {
 				o.OnMessage(m, nil)
 			}
+		}
+		if ordered {
+			release()
 		}
 	}
 	return st, nil
