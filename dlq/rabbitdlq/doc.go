@@ -6,9 +6,10 @@
 //
 // # Redrive
 //
-// A message goes back to the queue its newest x-death header names, through
-// the default exchange, unless Options.Exchange (and RoutingKey) name
-// another target. The copy keeps the body, properties and headers (x-death
+// A message goes back to the queue its newest x-death header names (or,
+// for a message an adapter published to the dead-letter exchange itself,
+// its handler.AttrQueue header), through the default exchange, unless
+// Options.Exchange (and RoutingKey) name another target. The copy keeps the body, properties and headers (x-death
 // included, so RabbitMQ keeps counting), adds handler.AttrMessageID, is
 // published mandatory on a channel in confirm mode, and the dead letter is
 // acked only after the broker confirmed the copy. An unroutable copy (the

@@ -250,3 +250,27 @@ func TestMessageWithoutXDeathHasNoSource(t *testing.T) {
 		t.Fatalf("%+v, %v", st, err)
 	}
 }
+
+// A message the gocloud adapter published to the dead-letter exchange
+// itself has no x-death header; its eventfn-queue header names the source.
+func TestAdapterDeadLetterGoesBackToItsQueue(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	err := e.ch.PublishWithContext(ctx, e.name+"-dlx", "", false, false, amqp.Publishing{MessageId: "rejected", Body: []byte("x"),
+		Headers: amqp.Table{handler.AttrQueue: e.name + "-q", handler.AttrError: "cannot parse", handler.AttrOutcome: "reject"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e.depth(t, e.name+"-dead") < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	d, err := rabbitdlq.Open(ctx, e.conn, e.name+"-dead", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st, err := dlq.Redrive(ctx, d, nil)
+	if err != nil || st.Moved != 1 || e.depth(t, e.name+"-q") != 1 || e.depth(t, e.name+"-dead") != 0 {
+		t.Fatalf("%+v, %v; source %d, dead %d", st, err, e.depth(t, e.name+"-q"), e.depth(t, e.name+"-dead"))
+	}
+}

@@ -204,6 +204,9 @@ func toMessage(del amqp.Delivery) *dlq.Message {
 			m.DeliveryCount = int(c) + 1
 		}
 	}
+	if m.Source == "" { // published to the dead-letter exchange by an adapter
+		m.Source = m.Attributes[dlq.AttrQueue]
+	}
 	m.Error = m.Attributes[dlq.AttrError]
 	if m.Error == "" && reason != "" {
 		m.Error = "rabbitmq: dead-lettered: " + reason
