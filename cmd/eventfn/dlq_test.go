@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	gpubsub "cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -410,6 +412,29 @@ func TestDLQKill9BetweenSendAndDelete(t *testing.T) {
 			t.Errorf("consumer handled %d, want %d: the copy sent before the crash and its redriven twin", ec.handled, n+1)
 		}
 	})
+	t.Run("pubsub", func(t *testing.T) {
+		p := newPubSubDLQ(t)
+		const n = 12
+		ids := p.deadLetters(t, n)
+		url := "gcppubsub://" + p.dlSub
+		startCrashChild(t, url)
+		time.Sleep(3 * time.Second) // the child's 2s ack deadlines run out
+		code, out, errb := dlqCLI(t, "redrive", "--json", url)
+		var res redriveResult
+		mustJSON(t, out, &res)
+		if code != 0 || res.Stats.Moved != n-2 {
+			t.Fatalf("second redrive: exit %d, %+v, %s", code, res, errb)
+		}
+		if left := p.consume(t, p.dlSub, nil); left != 0 {
+			t.Fatalf("%d messages left on the dead-letter subscription", left)
+		}
+		ec := newEffectCounter()
+		p.consume(t, p.sub, ec)
+		ec.check(t, ids, 1)
+		if ec.handled != n+1 {
+			t.Errorf("consumer handled %d, want %d", ec.handled, n+1)
+		}
+	})
 	t.Run("rabbitmq", func(t *testing.T) {
 		r := newRabbitDLQ(t)
 		const n = 12
@@ -429,6 +454,87 @@ func TestDLQKill9BetweenSendAndDelete(t *testing.T) {
 			t.Errorf("consumer handled %d, want %d", ec.handled, n+1)
 		}
 	})
+}
+
+// --- Pub/Sub on pstest ---
+
+type pubsubDLQ struct {
+	c                          *gpubsub.Client
+	topic, dlTopic, sub, dlSub string
+}
+
+// newPubSubDLQ creates a topic, a subscription with a dead-letter policy and
+// the dead-letter topic's subscription.
+func newPubSubDLQ(t *testing.T) *pubsubDLQ {
+	t.Helper()
+	testenv.PubSub(t)
+	ctx := context.Background()
+	const project = "eventfn-cli"
+	c, err := gpubsub.NewClient(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	id := fmt.Sprint(time.Now().UnixNano())
+	p := &pubsubDLQ{c: c, topic: "projects/" + project + "/topics/o-" + id, dlTopic: "projects/" + project + "/topics/o-dl-" + id,
+		sub: "projects/" + project + "/subscriptions/o-" + id, dlSub: "projects/" + project + "/subscriptions/o-dl-" + id}
+	for _, tp := range []string{p.topic, p.dlTopic} {
+		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: tp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: p.dlSub, Topic: p.dlTopic}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: p.sub, Topic: p.topic,
+		DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: p.dlTopic, MaxDeliveryAttempts: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// deadLetters publishes n messages to the dead-letter topic as Pub/Sub
+// forwards them (pstest's own forwarding repeats itself on every pull of
+// the source subscription; see dlq/pubsubdlq's tests).
+func (p *pubsubDLQ) deadLetters(t *testing.T, n int) []string {
+	t.Helper()
+	var msgs []*pubsubpb.PubsubMessage
+	var ids []string
+	for i := 0; i < n; i++ {
+		id := fmt.Sprint("orig-", i)
+		ids = append(ids, id)
+		msgs = append(msgs, &pubsubpb.PubsubMessage{Data: []byte(id), Attributes: map[string]string{handler.AttrMessageID: id, handler.AttrError: "timeout"}})
+	}
+	if _, err := p.c.TopicAdminClient.Publish(context.Background(), &pubsubpb.PublishRequest{Topic: p.dlTopic, Messages: msgs}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func (p *pubsubDLQ) consume(t *testing.T, sub string, ec *effectCounter) int {
+	t.Helper()
+	ctx := context.Background()
+	got := 0
+	for empty := 0; empty < 3; {
+		r, err := p.c.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: 100, ReturnImmediately: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.ReceivedMessages) == 0 {
+			empty++
+			continue
+		}
+		for _, rm := range r.ReceivedMessages {
+			got++
+			if ec != nil {
+				ec.handle(t, &handler.Message{ID: rm.Message.MessageId, Body: rm.Message.Data, Attributes: rm.Message.Attributes})
+			}
+			if err := p.c.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: sub, AckIds: []string{rm.AckId}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return got
 }
 
 // --- RabbitMQ ---
@@ -609,4 +715,43 @@ func TestDLQRedriveInterruptedByCtrlC(t *testing.T) {
 	}
 	r.consume(t, ec)
 	ec.check(t, ids, 0)
+}
+
+func TestDLQListAndPeekOnPstestAndRabbitMQ(t *testing.T) {
+	p := newPubSubDLQ(t)
+	p.deadLetters(t, 3)
+	code, out, errb := dlqCLI(t, "ls", "--json", "gcppubsub://projects/eventfn-cli")
+	var qs []dlq.Queue
+	mustJSON(t, out, &qs)
+	found := false
+	for _, q := range qs {
+		found = found || (q.Name == p.dlSub && len(q.Sources) == 1 && q.Sources[0] == p.sub && q.Depth == -1)
+	}
+	if code != 0 || !found {
+		t.Fatalf("ls: exit %d, %+v, %s", code, qs, errb)
+	}
+	code, out, errb = dlqCLI(t, "peek", "--json", "gcppubsub://"+p.dlSub)
+	var views []dlqMessageView
+	mustJSON(t, out, &views)
+	if code != 0 || len(views) != 3 || views[0].Error != "timeout" {
+		t.Fatalf("peek: exit %d, %+v, %s", code, views, errb)
+	}
+
+	r := newRabbitDLQ(t)
+	r.deadLetters(t, 2)
+	code, out, errb = dlqCLI(t, "ls", "--json", "rabbit://"+r.dead)
+	qs = nil
+	mustJSON(t, out, &qs)
+	if code != 0 || len(qs) != 1 || qs[0].Depth != 2 || len(qs[0].Sources) != 1 || qs[0].Sources[0] != r.q {
+		t.Fatalf("ls: exit %d, %+v, %s", code, qs, errb)
+	}
+	code, out, errb = dlqCLI(t, "peek", "--json", "rabbit://"+r.dead)
+	views = nil
+	mustJSON(t, out, &views)
+	if code != 0 || len(views) != 2 || views[0].Source != r.q || !strings.Contains(views[0].Error, "delivery_limit") {
+		t.Fatalf("peek: exit %d, %+v, %s", code, views, errb)
+	}
+	if got := r.depth(t, r.dead); got != 2 {
+		t.Fatalf("peek consumed: depth %d", got)
+	}
 }
