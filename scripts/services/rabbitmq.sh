@@ -8,7 +8,14 @@
 # RABBIT_SERVER_URL, which gocloud.dev's rabbit:// opener reads.
 if ! [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || ! command -v epmd >/dev/null; then
 	log "installing rabbitmq-server"
+	# The package's scripts would start a system broker and epmd on all
+	# interfaces; a policy-rc.d that denies every start keeps them stopped.
+	_rabbit_policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && _rabbit_policy=1
+	fi
 	apt_install rabbitmq-server
+	[ -n "$_rabbit_policy" ] && rm -f /usr/sbin/policy-rc.d
 fi
 # Each run gets a fresh data directory; those of finished runs are removed.
 for _d in "$EVENTFN_CACHE"/rabbitmq/run-*; do
