@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/eventfn/eventfn/handler"
 )
 
 // Errors drivers return, classified with errors.Is.
@@ -49,7 +51,7 @@ type Message struct {
 // OriginalID returns the ID the message had before it was dead-lettered:
 // handler.AttrMessageID when an adapter recorded it, else ID.
 func (m *Message) OriginalID() string {
-	if v := m.Attributes[AttrMessageID]; v != "" {
+	if v := m.Attributes[handler.AttrMessageID]; v != "" {
 		return v
 	}
 	return m.ID
@@ -61,7 +63,7 @@ func (m *Message) ErrorText() string {
 	if m.Error != "" {
 		return m.Error
 	}
-	return m.Attributes[AttrError]
+	return m.Attributes[handler.AttrError]
 }
 
 // Queue describes a dead-letter queue.

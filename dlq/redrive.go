@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/eventfn/eventfn/handler"
 )
 
 // RedriveOptions configure Redrive. The zero value (or nil) moves every
@@ -172,8 +174,8 @@ func move(ctx context.Context, d Driver, m *Message, st *Stats) error {
 	if m.Attributes == nil {
 		m.Attributes = map[string]string{}
 	}
-	if m.Attributes[AttrMessageID] == "" {
-		m.Attributes[AttrMessageID] = m.ID
+	if m.Attributes[handler.AttrMessageID] == "" {
+		m.Attributes[handler.AttrMessageID] = m.ID
 	}
 	if err := d.Send(sctx, m); err != nil {
 		st.Failed++

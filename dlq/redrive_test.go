@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventfn/eventfn/dlq"
+	"github.com/eventfn/eventfn/handler"
 )
 
 // memDriver is an in-memory dead-letter queue for the core's own logic; the
@@ -26,7 +27,7 @@ func newMem(n int) *memDriver {
 	for i := 0; i < n; i++ {
 		d.queue = append(d.queue, &dlq.Message{
 			ID: fmt.Sprint("m", i), Body: []byte(fmt.Sprint(i)),
-			Attributes: map[string]string{"parity": fmt.Sprint(i % 2), dlq.AttrError: fmt.Sprint("boom ", i%3)},
+			Attributes: map[string]string{"parity": fmt.Sprint(i % 2), handler.AttrError: fmt.Sprint("boom ", i%3)},
 			Timestamp:  time.Unix(1000+int64(i), 0),
 		})
 	}
@@ -83,8 +84,8 @@ func TestRedriveMovesEverythingOnceAndKeepsTheOriginalID(t *testing.T) {
 		t.Fatalf("stats %+v, sent %d, left %d, leased %d", st, len(d.sent), len(d.queue), len(d.leased))
 	}
 	for i, m := range d.sent {
-		if m.Attributes[dlq.AttrMessageID] != fmt.Sprint("m", i) {
-			t.Errorf("copy %d has %s=%q", i, dlq.AttrMessageID, m.Attributes[dlq.AttrMessageID])
+		if m.Attributes[handler.AttrMessageID] != fmt.Sprint("m", i) {
+			t.Errorf("copy %d has %s=%q", i, handler.AttrMessageID, m.Attributes[handler.AttrMessageID])
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/eventfn/eventfn/dlq"
+	"github.com/eventfn/eventfn/handler"
 )
 
 // SourceSubscriptionAttr is the attribute Pub/Sub sets on a dead-lettered
@@ -200,7 +201,7 @@ func (d *Driver) pull(ctx context.Context, n int) ([]*dlq.Message, error) {
 		if pt := pm.GetPublishTime(); pt != nil {
 			m.Timestamp = pt.AsTime()
 		}
-		m.Error = m.Attributes[dlq.AttrError]
+		m.Error = m.Attributes[handler.AttrError]
 		m.Source = m.Attributes[SourceSubscriptionAttr]
 		msgs = append(msgs, m)
 	}

@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/eventfn/eventfn/dlq"
+	"github.com/eventfn/eventfn/handler"
 )
 
 // Options configure Open. The zero value is ready to use.
@@ -205,9 +206,9 @@ func toMessage(del amqp.Delivery) *dlq.Message {
 		}
 	}
 	if m.Source == "" { // published to the dead-letter exchange by an adapter
-		m.Source = m.Attributes[dlq.AttrQueue]
+		m.Source = m.Attributes[handler.AttrQueue]
 	}
-	m.Error = m.Attributes[dlq.AttrError]
+	m.Error = m.Attributes[handler.AttrError]
 	if m.Error == "" && reason != "" {
 		m.Error = "rabbitmq: dead-lettered: " + reason
 	}

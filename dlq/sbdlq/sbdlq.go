@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
 
 	"github.com/eventfn/eventfn/dlq"
+	"github.com/eventfn/eventfn/handler"
 )
 
 // Receiver is the part of *azservicebus.Receiver the driver uses.
@@ -158,7 +159,7 @@ func toMessage(r *azservicebus.ReceivedMessage, leased bool) *dlq.Message {
 	if r.DeadLetterSource != nil {
 		m.Source = *r.DeadLetterSource
 	}
-	m.Error = m.Attributes[dlq.AttrError]
+	m.Error = m.Attributes[handler.AttrError]
 	if m.Error == "" && r.DeadLetterReason != nil {
 		m.Error = *r.DeadLetterReason
 		if r.DeadLetterErrorDescription != nil {

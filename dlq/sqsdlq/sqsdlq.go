@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/eventfn/eventfn/dlq"
+	"github.com/eventfn/eventfn/handler"
 )
 
 // API is the part of *sqs.Client the driver uses.
@@ -317,9 +318,9 @@ func toMessage(r *types.Message) *dlq.Message {
 	m.DedupID = sys[string(types.MessageSystemAttributeNameMessageDeduplicationId)]
 	m.Source = sys[string(types.MessageSystemAttributeNameDeadLetterQueueSourceArn)]
 	if m.Source == "" {
-		m.Source = m.Attributes[dlq.AttrQueue]
+		m.Source = m.Attributes[handler.AttrQueue]
 	}
-	m.Error = m.Attributes[dlq.AttrError]
+	m.Error = m.Attributes[handler.AttrError]
 	return m
 }
 
