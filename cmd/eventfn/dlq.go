@@ -460,10 +460,13 @@ delivery.`,
 	}
 	max := c.Flags().Int("max", 10, "most messages shown")
 	timeout := addTimeoutFlag(c)
-	c.RunE = func(cmd *cobra.Command, args []string) error {
+	c.PreRunE = func(*cobra.Command, []string) error {
 		if *max <= 0 {
 			return fmt.Errorf("dlq: --max must be positive")
 		}
+		return nil
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), *timeout)
 		defer cancel()
 		o, err := openDLQ(ctx, args[0], "", 0)
@@ -580,8 +583,11 @@ dead-letter queue), 2 bad arguments, 130 interrupted.`,
 	native := f.String("native", "auto", "SQS message move task: auto, always or never")
 	lease := f.Duration("lease", 0, "how long a received message stays invisible to others (SQS visibility timeout, Pub/Sub ack deadline; default 5m on SQS, 10m on Pub/Sub); a copy whose delete a crash prevented is redriven again after it")
 	timeout := addTimeoutFlag(c)
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		filter := &dlq.Filter{OlderThan: *older, NewerThan: *newer, ErrorContains: *errText}
+	filter := &dlq.Filter{}
+	// Flag values are checked before the command runs, so a bad one is a
+	// usage error.
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		filter.OlderThan, filter.NewerThan, filter.ErrorContains = *older, *newer, *errText
 		for _, a := range *attrs {
 			k, v, ok := strings.Cut(a, "=")
 			if !ok || k == "" {
@@ -592,14 +598,17 @@ dead-letter queue), 2 bad arguments, 130 interrupted.`,
 			}
 			filter.Attributes[k] = v
 		}
-		if *max < 0 || *rateF < 0 || *older < 0 || *newer < 0 {
-			return errors.New("dlq: --max, --rate, --older-than and --newer-than must not be negative")
+		if *max < 0 || *rateF < 0 || *older < 0 || *newer < 0 || *lease < 0 {
+			return errors.New("dlq: --max, --rate, --older-than, --newer-than and --lease must not be negative")
 		}
 		switch *native {
 		case "auto", "always", "never":
 		default:
 			return fmt.Errorf("dlq: --native %q is not auto, always or never", *native)
 		}
+		return nil
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
 		raw := args[0]
 		ctx := cmd.Context()
 		octx, cancel := context.WithTimeout(ctx, *timeout)

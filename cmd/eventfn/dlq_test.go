@@ -275,8 +275,10 @@ func TestDLQBadInput(t *testing.T) {
 		{"a queue no redrive policy names has no source", []string{"redrive", lone}, nil, 1, []string{"no source configured", lone}},
 		{"a redrive target that no longer exists is an error", []string{"redrive", "--to", gone, dead}, nil, 1, []string{"not found", "deleted-queue"}},
 		{"a missing dead-letter queue is not found", []string{"peek", gone}, nil, 1, []string{"not found", gone}},
-		{"a malformed attribute filter is refused", []string{"redrive", "--attr", "tenant", dead}, nil, 1, []string{"NAME=VALUE"}},
-		{"an unknown native mode is refused", []string{"redrive", "--native", "sometimes", dead}, nil, 1, []string{"auto, always or never"}},
+		{"a malformed attribute filter is a usage error", []string{"redrive", "--attr", "tenant", dead}, nil, 2, []string{"NAME=VALUE"}},
+		{"an unknown native mode is a usage error", []string{"redrive", "--native", "sometimes", dead}, nil, 2, []string{"auto, always or never"}},
+		{"a negative rate is a usage error", []string{"redrive", "--rate", "-1", dead}, nil, 2, []string{"must not be negative"}},
+		{"peek of no messages is a usage error", []string{"peek", "--max", "0", dead}, nil, 2, []string{"--max must be positive"}},
 		{"a native-only redrive on an endpoint without move tasks fails", []string{"redrive", "--native", "always", dead}, nil, 1, []string{"not supported"}},
 	}
 	for _, tc := range cases {

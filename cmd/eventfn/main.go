@@ -1,6 +1,8 @@
 // Command eventfn is the eventfn command-line tool.
 //
 //	eventfn demo [flags]   run the exactly-once demo on an in-memory broker
+//	eventfn dlq ls|peek|redrive URL...
+//	                       list, peek at and redrive dead letters
 //	eventfn version        print the version
 //
 // Run "eventfn help" for the list of commands and "eventfn demo -h" for the
