@@ -15,11 +15,11 @@ if ! [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || ! command -v epmd >/dev/nul
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && _rabbit_policy=1
 	fi
 	apt_install rabbitmq-server
-	[ -n "$_rabbit_policy" ] && rm -f /usr/sbin/policy-rc.d
+	if [ -n "$_rabbit_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 # Each run gets a fresh data directory; those of finished runs are removed.
 for _d in "$EVENTFN_CACHE"/rabbitmq/run-*; do
-	[ -d "$_d" ] && ! kill -0 "${_d##*/run-}" 2>/dev/null && rm -rf "$_d"
+	if [ -d "$_d" ] && ! kill -0 "${_d##*/run-}" 2>/dev/null; then rm -rf "$_d"; fi
 done
 RABBIT_DIR=$EVENTFN_CACHE/rabbitmq/run-$$
 rm -rf "$RABBIT_DIR" && mkdir -p "$RABBIT_DIR"
@@ -27,7 +27,7 @@ RABBIT_PORT=$(free_port)
 RABBIT_DIST_PORT=$(free_port)
 RABBIT_EPMD_PORT=$(free_port)
 echo '[].' >"$RABBIT_DIR/enabled_plugins"
-# A config file in the temp dir keeps /etc/rabbitmq out of the run.
+# A config file in the run's directory keeps /etc/rabbitmq out of the run.
 cat >"$RABBIT_DIR/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$RABBIT_PORT
 loopback_users.guest = true
