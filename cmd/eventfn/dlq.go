@@ -59,6 +59,14 @@ func newDLQCmd() *cobra.Command {
 		Use:   "dlq",
 		Short: "list, peek at and redrive dead letters",
 		Long:  dlqLong,
+		// An unknown subcommand is a usage error, not a silent help page.
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("dlq: unknown command %q; use ls, peek or redrive", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	c.AddCommand(newDLQLsCmd(), newDLQPeekCmd(), newDLQRedriveCmd())
 	return c

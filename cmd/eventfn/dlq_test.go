@@ -267,6 +267,7 @@ func TestDLQBadInput(t *testing.T) {
 		contains []string
 	}{
 		{"an unknown URL scheme is a usage error", []string{"peek", "kafka://orders"}, nil, 2, []string{`unknown URL scheme "kafka"`}},
+		{"an unknown subcommand is a usage error", []string{"purge", dead}, nil, 2, []string{`unknown command "purge"`}},
 		{"a missing URL is a usage error", []string{"redrive"}, nil, 2, []string{"want 1 URL"}},
 		{"an unreachable SQS endpoint names the URL and the variable", []string{"peek", "--timeout", "10s", dead}, map[string]string{"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:1"}, 1, []string{dead, "AWS_ENDPOINT_URL_SQS", "connection refused"}},
 		{"an unreachable Pub/Sub emulator names the variable", []string{"peek", "--timeout", "2s", "gcppubsub://projects/p/subscriptions/s"}, map[string]string{"PUBSUB_EMULATOR_HOST": "127.0.0.1:1"}, 1, []string{"gcppubsub://projects/p/subscriptions/s", "PUBSUB_EMULATOR_HOST"}},
