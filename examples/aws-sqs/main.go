@@ -50,6 +50,8 @@ import (
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/dynamostore"
 	"github.com/eventfn/eventfn/idempotency/redisstore"
+	"github.com/eventfn/eventfn/middleware"
+	"github.com/eventfn/eventfn/middleware/awslambda"
 )
 
 func main() {
@@ -72,11 +74,18 @@ func setup(ctx context.Context, env func(string) string) (handler.Handler, *sqs.
 		scope = env("AWS_LAMBDA_FUNCTION_NAME")
 	}
 	h := handler.Chain(orders.NewHandler(orders.ConfigFromEnv()),
-		idempotency.Middleware(store, &idempotency.Options{
-			Scope: scope,
-			// A producer that publishes one order twice gets two message
-			// IDs: key on the order instead.
-			Key: idempotency.FromJSONField("id"),
+		// The recommended stack: recover, logs, traces, metrics (EMF on
+		// stdout), breaker, then idempotency. In-process retries are off:
+		// SQS redelivers a failed message with the visibility backoff, so
+		// retrying here too would multiply the attempts.
+		awslambda.Defaults(&middleware.Options{
+			DisableRetry: true,
+			Idempotency: idempotency.Middleware(store, &idempotency.Options{
+				Scope: scope,
+				// A producer that publishes one order twice gets two
+				// message IDs: key on the order instead.
+				Key: idempotency.FromJSONField("id"),
+			}),
 		}),
 		slowMessages(env("ORDERS_SLOW_MESSAGES")),
 	)

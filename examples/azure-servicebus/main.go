@@ -28,6 +28,7 @@ import (
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/memstore"
 	"github.com/eventfn/eventfn/idempotency/redisstore"
+	"github.com/eventfn/eventfn/middleware"
 
 	"github.com/eventfn/eventfn/examples/orders"
 )
@@ -48,8 +49,14 @@ func run(ctx context.Context) error {
 	}
 	defer closeStore()
 
+	// The recommended stack: recover, logs, traces, metrics, breaker, then
+	// idempotency. In-process retries are off: Service Bus redelivers up to
+	// the queue's MaxDeliveryCount.
 	h := handler.Chain(orders.NewHandler(orders.ConfigFromEnv()),
-		idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders")}))
+		middleware.Defaults(&middleware.Options{
+			DisableRetry: true,
+			Idempotency:  idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders")}),
+		}))
 	queue := getenv("ORDERS_QUEUE", "orders")
 
 	mux := http.NewServeMux()

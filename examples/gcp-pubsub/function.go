@@ -51,6 +51,7 @@ import (
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/memstore"
 	"github.com/eventfn/eventfn/idempotency/redisstore"
+	"github.com/eventfn/eventfn/middleware"
 
 	"github.com/eventfn/eventfn/examples/orders"
 )
@@ -100,8 +101,14 @@ func configure(ctx context.Context) (*config, error) {
 		return nil, err
 	}
 	cfg := &config{
+		// The recommended stack: recover, logs (Cloud Logging's JSON),
+		// traces, metrics, breaker, then idempotency. In-process retries
+		// are off: Pub/Sub redelivers with the subscription's retry policy.
 		handler: handler.Chain(orders.NewHandler(orders.ConfigFromEnv()),
-			idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders")})),
+			middleware.Defaults(&middleware.Options{
+				DisableRetry: true,
+				Idempotency:  idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders")}),
+			})),
 		timeout: 55 * time.Second,
 	}
 	if v := os.Getenv("ORDERS_TIMEOUT"); v != "" {
