@@ -44,7 +44,9 @@ func TestHandlerImportsOnlyTheStandardLibrary(t *testing.T) {
 
 func TestIdempotencyCoreImportsOnlyHandler(t *testing.T) {
 	for _, d := range deps(t, module+"/idempotency") {
-		if d != module+"/idempotency" && d != module+"/handler" {
+		// Its own internal packages hold no dependency beyond the standard
+		// library either: they are checked as part of this list.
+		if d != module+"/idempotency" && d != module+"/handler" && !strings.HasPrefix(d, module+"/idempotency/internal/") {
 			t.Errorf("idempotency depends on %s", d)
 		}
 	}
