@@ -38,14 +38,16 @@ func parseTerraform(file string, b []byte) (f *tfFile, err error) {
 	}()
 	hf, diags := hclparse.NewParser().ParseHCL(b, file)
 	if diags.HasErrors() {
-		line := 0
 		for _, d := range diags {
-			if d.Severity == hcl.DiagError && d.Subject != nil {
-				line = d.Subject.Start.Line
-				break
+			if d.Severity != hcl.DiagError {
+				continue
 			}
+			line := 0
+			if d.Subject != nil {
+				line = d.Subject.Start.Line
+			}
+			return nil, &ParseError{File: file, Line: line, Err: fmt.Errorf("malformed HCL: %s: %s", d.Summary, d.Detail)}
 		}
-		return nil, &ParseError{File: file, Line: line, Err: errors.New(diags.Errs()[0].Error())}
 	}
 	body, ok := hf.Body.(*hclsyntax.Body)
 	if !ok {
