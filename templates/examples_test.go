@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -44,6 +45,9 @@ func TestExamplesAreGenerated(t *testing.T) {
 					t.Errorf("%s differs from what templates/ renders for it; edit templates/ and run go test ./templates -run TestExamplesAreGenerated -update", p)
 				}
 			}
+			if !*update {
+				lintExample(t, dir)
+			}
 			r, err := doctor.Check(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -52,5 +56,23 @@ func TestExamplesAreGenerated(t *testing.T) {
 				t.Errorf("doctor: %s", f)
 			}
 		})
+	}
+}
+
+// lintExample runs cfn-lint and shellcheck over an example's files.
+func lintExample(t *testing.T, dir string) {
+	t.Helper()
+	for file, tool := range map[string]string{"template.yaml": "cfn-lint", "deploy.sh": "shellcheck"} {
+		p := filepath.Join(dir, file)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		bin := lookTool(t, tool, "see TestInfrastructurePassesTheRealTools")
+		if bin == "" {
+			continue
+		}
+		if out, err := exec.Command(bin, p).CombinedOutput(); err != nil {
+			t.Errorf("%s %s: %v\n%s", tool, p, err, out)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,17 +162,8 @@ func TestGoModRequiresOrReplacesEventfn(t *testing.T) {
 // template, shellcheck over every deploy script and the HCL parser (and
 // terraform fmt, when terraform is installed) over every Terraform file.
 func TestInfrastructurePassesTheRealTools(t *testing.T) {
-	cfnLint, _ := exec.LookPath("cfn-lint")
-	if cfnLint == "" {
-		t.Log("cfn-lint is not installed: the SAM templates are not linted (pip install cfn-lint)")
-	}
-	shellcheck, _ := exec.LookPath("shellcheck")
-	if shellcheck == "" {
-		if os.Getenv("EVENTFN_REQUIRE_SERVICES") == "1" {
-			t.Fatal("shellcheck is not installed; scripts/services/shellcheck.sh installs it")
-		}
-		t.Log("shellcheck is not installed: the deploy scripts are not linted (scripts/services/shellcheck.sh installs it)")
-	}
+	cfnLint := lookTool(t, "cfn-lint", "pip install cfn-lint")
+	shellcheck := lookTool(t, "shellcheck", "scripts/services/shellcheck.sh installs it")
 	terraform, _ := exec.LookPath("terraform")
 	for _, d := range projects() {
 		t.Run(d.Cloud+"-"+d.Store, func(t *testing.T) {
@@ -209,6 +201,25 @@ func TestInfrastructurePassesTheRealTools(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lookTool returns the path of a linter, or "" after saying, on stderr
+// as well as in the test log, that it is absent. shellcheck is required
+// under EVENTFN_REQUIRE_SERVICES=1 (scripts/test.sh installs it); cfn-lint
+// is used when present.
+func lookTool(t *testing.T, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if name == "shellcheck" && os.Getenv("EVENTFN_REQUIRE_SERVICES") == "1" {
+		t.Fatalf("%s is not installed; %s", name, install)
+	}
+	msg := fmt.Sprintf("%s: %s is not installed, so it did not run (%s)", t.Name(), name, install)
+	t.Log(msg)
+	fmt.Fprintln(os.Stderr, msg)
+	return ""
 }
 
 // TestCfnLintCatchesABrokenTemplate proves the cfn-lint run above can fail.
