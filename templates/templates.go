@@ -11,7 +11,14 @@
 // only {{define}} blocks shared with the common part.
 //
 // The examples in this repository keep the infrastructure files these
-// templates render (Examples lists their data), so one set is maintained.
+// templates render (Examples lists their data), so one set is maintained:
+// after changing a template, run
+//
+//	go test ./templates -run TestExamplesAreGenerated -update
+//
+// For contributors: `eventfn new --replace DIR` (a hidden flag) writes a
+// go.mod that replaces eventfn with the checkout in DIR, which is how the
+// tests build generated projects against the code they test.
 package templates
 
 import (

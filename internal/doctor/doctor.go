@@ -12,7 +12,9 @@
 // Bicep. Bicep is read by a line scanner that understands the shapes of
 // the eventfn templates (resource blocks, params with literal defaults,
 // var objects); expressions it cannot evaluate are skipped, never guessed.
-// Every finding names its file and line; see Rules for the checks.
+// Every finding names its file and line; see Rules for the checks. A
+// project whose Service Bus queues are declared elsewhere than in Bicep
+// gets a note saying their settings were not checked.
 package doctor
 
 import (
@@ -108,9 +110,9 @@ var Rules = []Rule{
 	{"pubsub-dead-letter-iam", Error, "a dead-letter policy without the Pub/Sub service agent's publisher role on the dead-letter topic and subscriber role on the subscription: nothing is forwarded"},
 	{"function-retry", Error, "an event-triggered Cloud Function without retries: a failed event is dropped"},
 	{"dead-letter-topic-subscription", Error, "a dead-letter topic without a subscription: dead letters are dropped"},
-	{"servicebus-max-delivery-count", Error, "a Service Bus queue without maxDeliveryCount, or a trigger whose queue settings are not found"},
+	{"servicebus-max-delivery-count", Error, "a Service Bus queue (Bicep) without maxDeliveryCount: the default applies unseen"},
 	{"servicebus-lock-duration", Error, "a lock duration, with the host's automatic renewal, shorter than the function timeout: a running message is delivered again"},
-	{"retry-layers", Warning, "retries configured in two layers: attempts multiply"},
+	{"retry-layers", Warning, "retries configured in two layers, a Functions retry policy (host.json or function.json) on a Service Bus trigger: attempts multiply"},
 	{"idempotency-ttl", Error, "an idempotency TTL shorter than the queue's retention: a copy delivered after the record expired runs again"},
 }
 
