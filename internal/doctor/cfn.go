@@ -177,10 +177,14 @@ func (t *cfnTemplate) number(n *yaml.Node) (int, bool) {
 		return 0, false
 	}
 	if id := ref(n); id != "" && (n.Tag == "!Ref" || n.Kind == yaml.MappingNode) {
-		if p, ok := t.params[id]; ok {
-			return t.number(get(p, "Default"))
+		p, ok := t.params[id]
+		if !ok {
+			return 0, false
 		}
-		return 0, false
+		n = get(p, "Default") // a literal: a default cannot refer further
+		if n == nil || ref(n) != "" {
+			return 0, false
+		}
 	}
 	if n.Kind != yaml.ScalarNode || strings.HasPrefix(n.Tag, "!") && n.Tag != "!!int" && n.Tag != "!!str" {
 		return 0, false
@@ -196,10 +200,14 @@ func (t *cfnTemplate) str(n *yaml.Node) (string, bool) {
 		return "", false
 	}
 	if id := ref(n); id != "" && (n.Tag == "!Ref" || n.Kind == yaml.MappingNode) {
-		if p, ok := t.params[id]; ok {
-			return t.str(get(p, "Default"))
+		p, ok := t.params[id]
+		if !ok {
+			return "", false
 		}
-		return "", false
+		n = get(p, "Default") // a literal: a default cannot refer further
+		if n == nil || ref(n) != "" {
+			return "", false
+		}
 	}
 	if n.Kind != yaml.ScalarNode || strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
 		return "", false

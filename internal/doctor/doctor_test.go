@@ -172,3 +172,42 @@ func TestUnreadableFilesAreErrors(t *testing.T) {
 		t.Fatalf("Check(a YAML file that is no template) = %v, want a *ParseError", err)
 	}
 }
+
+func TestAParameterDefaultReferringToItselfIsNotFollowed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "template.yaml")
+	tmpl := `Parameters:
+  T:
+    Type: Number
+    Default: !Ref T
+Resources:
+  Q:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: !Ref T
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: !Ref T
+      Events:
+        E:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Q.Arn
+            FunctionResponseTypes: [ReportBatchItemFailures]
+`
+	if err := os.WriteFile(p, []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := doctor.Check(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, f := range r.Findings {
+		rules = append(rules, f.Rule)
+	}
+	// The queue has no redrive policy; its unknown timeout is not judged.
+	if !slices.Equal(rules, []string{"sqs-redrive-policy", "idempotency-ttl"}) {
+		t.Errorf("rules %v\n%v", rules, r.Findings)
+	}
+}
