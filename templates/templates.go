@@ -238,7 +238,8 @@ func (d Data) EnvVars() []EnvVar {
 }
 
 // Render renders the project d describes. It validates d first: see
-// CheckName, CheckModule, Clouds and Stores.
+// CheckName, CheckModule, Clouds and Stores. Go files come out gofmt'ed.
+// Render is safe for concurrent use.
 func Render(d Data) ([]File, error) {
 	d, err := d.withDefaults()
 	if err != nil {

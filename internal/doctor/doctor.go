@@ -119,7 +119,7 @@ var Rules = []Rule{
 // Check reads the infrastructure files at path (a file, or a directory
 // searched recursively, skipping dot directories, vendor, node_modules and
 // testdata) and returns the findings. A file that cannot be read or parsed
-// is a *ParseError.
+// is a *ParseError. Check is safe for concurrent use.
 func Check(path string) (*Report, error) {
 	var paths []string
 	info, err := os.Stat(path)
