@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"go/format"
+	"go/token"
 	"io/fs"
 	"path"
 	"regexp"
@@ -211,13 +212,18 @@ func (d Data) Ident() string {
 }
 
 // Package is the Go package name of the project's root package: main on
-// AWS and Azure, Name without hyphens on GCP (Cloud Functions build a
-// library package).
+// AWS and Azure; on GCP, where Cloud Functions build a library package,
+// Name without hyphens, with "fn" appended when that is a Go keyword or
+// "main".
 func (d Data) Package() string {
-	if d.Cloud == "gcp" {
-		return strings.ReplaceAll(d.Name, "-", "")
+	if d.Cloud != "gcp" {
+		return "main"
 	}
-	return "main"
+	p := strings.ReplaceAll(d.Name, "-", "")
+	if token.IsKeyword(p) || p == "main" {
+		p += "fn"
+	}
+	return p
 }
 
 // Compact is Name without hyphens, for resources that allow only letters

@@ -128,6 +128,16 @@ func TestEveryProjectHasItsFiles(t *testing.T) {
 	}
 }
 
+func TestNamesThatAreGoKeywordsRender(t *testing.T) {
+	for _, name := range []string{"go", "func", "type", "main", "default", "map"} {
+		for _, cloud := range templates.Clouds {
+			if _, err := templates.Render(templates.Data{Name: name, Cloud: cloud, Store: "memory"}); err != nil {
+				t.Errorf("%s on %s: %v", name, cloud, err)
+			}
+		}
+	}
+}
+
 func TestGoModRequiresOrReplacesEventfn(t *testing.T) {
 	for name, c := range map[string]struct {
 		d    templates.Data
