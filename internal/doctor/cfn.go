@@ -99,6 +99,7 @@ func yamlErrLine(err error) int {
 
 // get returns the value of key in mapping n, or nil.
 func get(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
 	if n == nil {
 		return nil
 	}
@@ -110,15 +111,25 @@ func get(n *yaml.Node, key string) *yaml.Node {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return deref(n.Content[i+1])
 		}
 	}
 	return nil
 }
 
+// deref follows a YAML alias (*name) to its anchor's node, a bounded
+// number of times.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
 // ref returns the logical ID an intrinsic (Ref, GetAtt, Sub with one
 // reference) points at, or "".
 func ref(n *yaml.Node) string {
+	n = deref(n)
 	if n == nil {
 		return ""
 	}
@@ -451,6 +462,7 @@ func (t *cfnTemplate) alarmed(id string) bool {
 }
 
 func seq(n *yaml.Node) []*yaml.Node {
+	n = deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
 		return nil
 	}

@@ -211,3 +211,52 @@ Resources:
 		t.Errorf("rules %v\n%v", rules, r.Findings)
 	}
 }
+
+func TestYAMLAliasesAreFollowed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "template.yaml")
+	tmpl := `Resources:
+  DLQ:
+    Type: AWS::SQS::Queue
+    DeletionPolicy: Retain
+    UpdateReplacePolicy: Retain
+    Properties:
+      MessageRetentionPeriod: 1209600
+  Q:
+    Type: AWS::SQS::Queue
+    Properties: &queue
+      VisibilityTimeout: 10
+      MessageRetentionPeriod: 3600
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt DLQ.Arn
+        maxReceiveCount: 5
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt DLQ.QueueName
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 30
+      Events:
+        E:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Q2.Arn # its properties are an alias of Q's
+            FunctionResponseTypes: [ReportBatchItemFailures]
+  Q2:
+    Type: AWS::SQS::Queue
+    Properties: *queue
+`
+	if err := os.WriteFile(p, []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := doctor.Check(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) != 1 || r.Findings[0].Rule != "sqs-visibility-timeout" || r.Findings[0].Line != 11 {
+		t.Errorf("findings %v, want one sqs-visibility-timeout at line 11", r.Findings)
+	}
+}
