@@ -76,7 +76,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newDemoCmd(), newVersionCmd(), newEventCmd(), newInvokeCmd(), newSendCmd())
+	root.AddCommand(newDemoCmd(), newVersionCmd(), newEventCmd(), newInvokeCmd(), newSendCmd(), newRunCmd())
 	return root
 }
 
