@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -201,5 +202,47 @@ func TestSendToMemWarnsItIsInProcess(t *testing.T) {
 	code, out, errs := runCLI(t, "send", "mem://local", "a", "b")
 	if code != 0 || !strings.Contains(errs, "inside this process") || !strings.Contains(out, "2 message(s) sent") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestSendToSNSOnFauxqs(t *testing.T) {
+	c := sqsClient(t)
+	testenv.SNS(t)
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := awssns.NewFromConfig(cfg) // AWS_ENDPOINT_URL_SNS points it at fauxqs
+	name := fmt.Sprintf("send-sns-%d", time.Now().UnixNano())
+	top, err := sc.CreateTopic(ctx, &awssns.CreateTopicInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.DeleteTopic(ctx, &awssns.DeleteTopicInput{TopicArn: top.TopicArn})
+	qurl := createQueue(t, c, name, false)
+	qa, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(qurl), AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: top.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"]),
+		Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "send", "awssns:///"+*top.TopicArn, "hello", "--attr", "tenant=acme")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, out, errs)
+	}
+	msgs := receiveAll(t, c, qurl, 1)
+	if len(msgs) != 1 || *msgs[0].Body != "hello" {
+		t.Fatalf("received %+v", msgs)
+	}
+	if v := msgs[0].MessageAttributes["tenant"].StringValue; v == nil || *v != "acme" {
+		t.Errorf("attribute tenant = %v", v)
+	}
+	// A topic that does not exist at the endpoint is named.
+	code, _, errs = runCLI(t, "send", "awssns:///arn:aws:sns:us-east-1:000000000000:missing-"+name, "x")
+	if code != exitFailure || !strings.Contains(errs, "missing-"+name) || !strings.Contains(errs, "AWS_ENDPOINT_URL_SNS") {
+		t.Errorf("missing topic: exit %d: %s", code, errs)
 	}
 }
