@@ -125,7 +125,7 @@ func (o *runOptions) run(cmd *cobra.Command, args []string) error {
 		return usageErrorf("--max-attempts needs --dead-letter")
 	}
 	ctx := cmd.Context()
-	stderr := cmd.ErrOrStderr()
+	stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 	dir, err := os.MkdirTemp("", "eventfn-run-")
 	if err != nil {
 		return err
