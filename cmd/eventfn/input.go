@@ -43,7 +43,7 @@ func readBodies(args []string, file string, stdin io.Reader) ([][]byte, error) {
 		defer f.Close()
 		r, name = f, file
 	default:
-		if isTerminal(stdin) {
+		if isTerminalFile(stdin) {
 			return nil, usageErrorf("no message bodies: give them as arguments, with --file FILE, or on stdin")
 		}
 		r = stdin
@@ -99,8 +99,8 @@ func splitBodies(b []byte) ([][]byte, error) {
 	return out, sc.Err()
 }
 
-// isTerminal reports whether r is a character device (a terminal).
-func isTerminal(r io.Reader) bool {
+// isTerminalFile reports whether r is a character device (a terminal).
+func isTerminalFile(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return false

@@ -67,5 +67,5 @@ func (p *progress) stop() {
 // isTerminalWriter reports whether w is a terminal.
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && isTerminal(f)
+	return ok && isTerminalFile(f)
 }

@@ -224,7 +224,7 @@ feed:
 	res.Sent, res.Seconds = sent.Load(), time.Since(start).Seconds()
 	res.Interrupted = ctx.Err() != nil
 	if firstErr != nil {
-		res.Error = brokerError(rawURL, t.scheme, firstErr).Error()
+		res.Error = topicError(rawURL, t.scheme, firstErr).Error()
 	}
 	if err := printResult(cmd, res, res.writeText); err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 	"github.com/eventfn/eventfn/internal/testenv"
 )
 
-func sqsClient(t *testing.T) *awssqs.Client {
+func fauxqsClient(t *testing.T) *awssqs.Client {
 	t.Helper()
 	testenv.SQS(t)
 	cfg, err := config.LoadDefaultConfig(context.Background())
@@ -65,7 +65,7 @@ func receiveAll(t *testing.T, c *awssqs.Client, url string, want int) []sqstypes
 }
 
 func TestSendToSQSOnFauxqs(t *testing.T) {
-	c := sqsClient(t)
+	c := fauxqsClient(t)
 	name := fmt.Sprintf("send-%d", time.Now().UnixNano())
 	url := createQueue(t, c, name, false)
 	code, out, errs := runCLI(t, "send", "--json", "awssqs://localhost/000000000000/"+name,
@@ -92,7 +92,7 @@ func TestSendToSQSOnFauxqs(t *testing.T) {
 }
 
 func TestSendToFIFOQueueKeepsDuplicatesAndGroups(t *testing.T) {
-	c := sqsClient(t)
+	c := fauxqsClient(t)
 	name := fmt.Sprintf("send-%d.fifo", time.Now().UnixNano())
 	url := createQueue(t, c, name, true)
 	file := writeFile(t, t.TempDir(), "bodies.json", `["a", "b", {"n": 3}]`)
@@ -206,7 +206,7 @@ func TestSendToMemWarnsItIsInProcess(t *testing.T) {
 }
 
 func TestSendToSNSOnFauxqs(t *testing.T) {
-	c := sqsClient(t)
+	c := fauxqsClient(t)
 	testenv.SNS(t)
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)

@@ -47,8 +47,8 @@ func schemes() []string {
 	return out
 }
 
-// brokerError wraps err with the URL and what to check for its scheme.
-func brokerError(raw, scheme string, err error) error {
+// topicError wraps err with the URL and what to check for its scheme.
+func topicError(raw, scheme string, err error) error {
 	return fmt.Errorf("%s: %w (%s)", redactURL(raw), err, brokerHints[scheme])
 }
 
@@ -87,7 +87,7 @@ func openTopic(ctx context.Context, raw string) (*topic, error) {
 		if ep, _ := awsEndpoint("SQS"); ep != "" {
 			t.Topic, err = openSQSAtEndpoint(ctx, u, ep)
 			if err != nil {
-				return nil, brokerError(raw, u.Scheme, err)
+				return nil, topicError(raw, u.Scheme, err)
 			}
 			return t, nil
 		}
@@ -95,14 +95,14 @@ func openTopic(ctx context.Context, raw string) (*topic, error) {
 		if ep, _ := awsEndpoint("SNS"); ep != "" {
 			t.Topic, err = openSNSAtEndpoint(ctx, u, ep)
 			if err != nil {
-				return nil, brokerError(raw, u.Scheme, err)
+				return nil, topicError(raw, u.Scheme, err)
 			}
 			return t, nil
 		}
 	}
 	t.Topic, err = pubsub.OpenTopic(ctx, raw)
 	if err != nil {
-		return nil, brokerError(raw, u.Scheme, err)
+		return nil, topicError(raw, u.Scheme, err)
 	}
 	return t, nil
 }
