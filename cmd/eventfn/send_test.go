@@ -17,6 +17,8 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/eventfn/eventfn/internal/testenv"
 )
 
@@ -177,7 +179,9 @@ func TestSendBadInput(t *testing.T) {
 		{nil, []string{"send", "orders", "x"}, exitUsage, []string{"not a topic URL"}},
 		{nil, []string{"send", "mem://t", "--file", bad}, exitFailure, []string{"not a JSON array"}},
 		{nil, []string{"send", "mem://t", "x", "--ordering-key", "k"}, exitUsage, []string{"no ordering key"}},
-		{nil, []string{"send", "rabbit://orders", "x"}, exitFailure, []string{"RABBIT_SERVER_URL"}},
+		{map[string]string{"RABBIT_SERVER_URL": ""}, []string{"send", "rabbit://orders", "x"}, exitFailure, []string{"RABBIT_SERVER_URL"}},
+		{map[string]string{"RABBIT_SERVER_URL": "amqp://guest:secret@" + strings.TrimPrefix(deadSQS, "http://") + "/"}, []string{"send", "rabbit://orders", "x"}, exitFailure,
+			[]string{"rabbit://orders", "RABBIT_SERVER_URL", "connection refused", "guest:xxxxx@"}},
 		{map[string]string{"AWS_ENDPOINT_URL_SQS": deadSQS, "AWS_MAX_ATTEMPTS": "1"}, []string{"send", "awssqs://localhost/000000000000/orders", "x"}, exitFailure,
 			[]string{"awssqs://localhost/000000000000/orders", deadSQS, "AWS_ENDPOINT_URL_SQS"}},
 		{map[string]string{"PUBSUB_EMULATOR_HOST": strings.TrimPrefix(deadSQS, "http://")}, []string{"send", "gcppubsub://projects/p/topics/t", "x", "--timeout", "2s"}, exitFailure,
@@ -244,5 +248,57 @@ func TestSendToSNSOnFauxqs(t *testing.T) {
 	code, _, errs = runCLI(t, "send", "awssns:///arn:aws:sns:us-east-1:000000000000:missing-"+name, "x")
 	if code != exitFailure || !strings.Contains(errs, "missing-"+name) || !strings.Contains(errs, "AWS_ENDPOINT_URL_SNS") {
 		t.Errorf("missing topic: exit %d: %s", code, errs)
+	}
+}
+
+// TestSendToRabbitMQ publishes to a fanout exchange through rabbit:// on
+// the RabbitMQ server that scripts/services/rabbitmq.sh starts.
+func TestSendToRabbitMQ(t *testing.T) {
+	url := testenv.Getenv(t, "EVENTFN_RABBIT_URL")
+	t.Setenv("RABBIT_SERVER_URL", url)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("send-%d", time.Now().UnixNano())
+	if err := ch.ExchangeDeclare(name, "fanout", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare(name, false, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(q.Name, "", name, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "send", "rabbit://"+name, "a", "b", "--attr", "tenant=acme", "--id", "m-1", "--repeat", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, out, errs)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 4 {
+		select {
+		case d := <-deliveries:
+			if d.Headers["tenant"] != "acme" {
+				t.Errorf("headers %v", d.Headers)
+			}
+			id, _ := d.Headers["eventfn-id"].(string)
+			got = append(got, id+":"+string(d.Body))
+		case <-time.After(20 * time.Second):
+			t.Fatalf("received %v, want 4 messages", got)
+		}
+	}
+	sort.Strings(got)
+	if want := "[:b :b m-1:a m-1:a]"; fmt.Sprint(got) != want {
+		t.Errorf("received %v, want %s", got, want)
 	}
 }
