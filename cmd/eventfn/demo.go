@@ -71,7 +71,10 @@ doubled, or if the idempotency store cannot be reached.`,
 			if err := printResult(cmd, res, res.writeText); err != nil {
 				return err
 			}
-			if !res.OK {
+			switch {
+			case res.Interrupted:
+				return withCode(exitInterrupted, errSilent)
+			case !res.OK:
 				return withCode(exitFailure, errSilent)
 			}
 			return nil
@@ -115,6 +118,7 @@ func (c demoConfig) validate() error {
 }
 
 func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	store, err := openDemoStore(ctx, c)
@@ -203,6 +207,9 @@ func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, err
 	rng.Shuffle(len(outbox), func(i, j int) { outbox[i], outbox[j] = outbox[j], outbox[i] })
 	for _, o := range outbox {
 		if err := topic.Send(ctx, &pubsub.Message{Body: []byte(o.body), Metadata: map[string]string{"event-id": o.id}}); err != nil {
+			if parent.Err() != nil {
+				return nil, fmt.Errorf("interrupted while publishing: %w", err)
+			}
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 	}
@@ -328,12 +335,13 @@ func demo(ctx context.Context, c demoConfig, stderr io.Writer) (*demoResult, err
 		Doubled:      doubled,
 		MissingDead:  missingDead,
 		Settled:      settledN.Load(),
-		TimedOut:     ctx.Err() != nil,
+		TimedOut:     ctx.Err() != nil && parent.Err() == nil,
+		Interrupted:  parent.Err() != nil,
 		StoreErrors:  st.storeErrors.Load(),
 		StoreError:   storeError,
 		timeout:      c.timeout,
 	}
-	res.OK = len(lost) == 0 && len(doubled) == 0 && len(missingDead) == 0 && !res.TimedOut && storeError == ""
+	res.OK = len(lost) == 0 && len(doubled) == 0 && len(missingDead) == 0 && !res.TimedOut && !res.Interrupted && storeError == ""
 	return res, nil
 }
 
@@ -357,6 +365,7 @@ type demoResult struct {
 	MissingDead  []string `json:"missing_dead_letters,omitempty"`
 	Settled      int64    `json:"settled"`
 	TimedOut     bool     `json:"timed_out,omitempty"`
+	Interrupted  bool     `json:"interrupted,omitempty"`
 	StoreErrors  int64    `json:"store_errors,omitempty"`
 	StoreError   string   `json:"store_error,omitempty"`
 
@@ -386,6 +395,10 @@ func (r *demoResult) writeText(w io.Writer) error {
 		// The unsettled messages are not lost: they wait in the broker for
 		// the store to come back.
 		_, err := fmt.Fprintf(w, "  %s\n  stopped with %d of %d messages settled; %d deliveries hit a store error and were retried\n", r.StoreError, r.Settled, r.Sent, r.StoreErrors)
+		return err
+	}
+	if r.Interrupted {
+		_, err := fmt.Fprintf(w, "  interrupted with %d of %d messages settled\n", r.Settled, r.Sent)
 		return err
 	}
 	if r.TimedOut {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -155,4 +156,13 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 		go c.p.close()
 	}
 	return c.w.Write(b)
+}
+
+func TestDemoInterruptedStopsAndSaysSo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as Ctrl-C before the consumer settled anything
+	code, out, errs := runCLIContext(ctx, "demo", "--events", "50")
+	if code != exitInterrupted || !strings.Contains(out+errs, "interrupted") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
 }

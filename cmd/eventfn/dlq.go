@@ -348,7 +348,7 @@ it) and the queues or subscriptions that dead-letter into them.
 			all = []dlq.Queue{}
 		}
 		if jsonOutput(cmd) {
-			return writeJSON(cmd.OutOrStdout(), all)
+			return printJSON(cmd.OutOrStdout(), all)
 		}
 		w := cmd.OutOrStdout()
 		fmt.Fprintf(w, "%-8s %-40s %s\n", "DEPTH", "QUEUE", "SOURCES")
@@ -485,7 +485,7 @@ delivery.`,
 			views = append(views, viewOf(m))
 		}
 		if jsonOutput(cmd) {
-			return writeJSON(cmd.OutOrStdout(), views)
+			return printJSON(cmd.OutOrStdout(), views)
 		}
 		w := cmd.OutOrStdout()
 		if len(views) == 0 {
@@ -657,7 +657,7 @@ func finishRedrive(cmd *cobra.Command, res *redriveResult, err error) error {
 	}
 	st := res.Stats
 	if jsonOutput(cmd) {
-		if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
+		if jerr := printJSON(cmd.OutOrStdout(), res); jerr != nil {
 			return jerr
 		}
 	} else {

@@ -56,7 +56,7 @@ func runDoctor(cmd *cobra.Command, path string) error {
 		if r.Findings == nil {
 			r.Findings = []doctor.Finding{}
 		}
-		if err := writeJSON(cmd.OutOrStdout(), r); err != nil {
+		if err := printJSON(cmd.OutOrStdout(), r); err != nil {
 			return withCode(exitFailure, err)
 		}
 	} else {

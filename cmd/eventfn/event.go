@@ -89,7 +89,7 @@ func newEventCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return writeJSON(cmd.OutOrStdout(), v)
+				return printJSON(cmd.OutOrStdout(), v)
 			},
 		}
 		s.addFlags(sub, kind)

@@ -141,11 +141,12 @@ func (o *invokeOptions) run(cmd *cobra.Command, args []string) error {
 	target := o.url
 	var fn *localFunction
 	if o.build != "" {
-		out := cmd.ErrOrStderr()
+		stderr := &lockedWriter{w: cmd.ErrOrStderr()}
+		var out io.Writer = stderr
 		if o.quiet {
 			out = io.Discard
 		}
-		fn, err = startLocalFunction(cmd.Context(), o, out, cmd.ErrOrStderr())
+		fn, err = startLocalFunction(cmd.Context(), o, out, stderr)
 		if err != nil {
 			return err
 		}

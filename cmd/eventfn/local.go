@@ -193,3 +193,16 @@ func (s *syncBuffer) tail(n int) string {
 	}
 	return str
 }
+
+// lockedWriter serializes writes to w, which a child process's output and
+// eventfn's own messages share.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,11 +1,19 @@
-// Command eventfn is the eventfn command-line tool: it runs the
-// exactly-once demo, prints and sends platform events, invokes functions
-// running locally, runs handlers as local consumers and inspects dead
-// letters.
+// Command eventfn is the eventfn command-line tool:
 //
-// Run "eventfn help" for the list of commands and "eventfn <command> --help"
-// for a command's flags. Every command takes --json, which makes it print
-// its result as JSON on stdout for scripts (errors stay on stderr).
+//	eventfn demo               the exactly-once demo on embedded defaults
+//	eventfn event KIND         print a platform event (sqs, sns, sns-sqs,
+//	                           pubsub-push, cloudevent, servicebus)
+//	eventfn invoke             post an event to a function running locally
+//	                           (--build runs it: RIE, Functions Framework,
+//	                           custom handler) and print each outcome
+//	eventfn send URL           publish messages to a gocloud.dev topic URL
+//	eventfn run --sub URL PKG  build and run a handler package as a consumer
+//	eventfn version            print the version
+//	eventfn completion SHELL   print a shell completion script
+//
+// Run "eventfn help" for every command and "eventfn <command> --help" for a
+// command's flags. Every command takes --json, which makes it print its
+// result as JSON on stdout for scripts (errors stay on stderr).
 //
 // # Exit codes
 //
@@ -76,7 +84,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newDemoCmd(), newVersionCmd(), newEventCmd(), newInvokeCmd(), newDLQCmd(), newNewCmd(), newDoctorCmd())
+	root.AddCommand(newDemoCmd(), newVersionCmd(), newEventCmd(), newInvokeCmd(), newSendCmd(), newRunCmd(), newDLQCmd(), newNewCmd(), newDoctorCmd())
 	return root
 }
 

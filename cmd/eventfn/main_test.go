@@ -60,3 +60,9 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+func runCLIContext(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := runWithIO(ctx, args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}

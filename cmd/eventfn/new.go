@@ -114,7 +114,7 @@ func runNew(cmd *cobra.Command, d templates.Data, dir, replace string) error {
 	}
 	res.Next = []string{"cd " + shellQuote(dir) + " && go mod tidy", "make test", "make invoke"}
 	if jsonOutput(cmd) {
-		return writeJSON(cmd.OutOrStdout(), res)
+		return printJSON(cmd.OutOrStdout(), res)
 	}
 	printNew(cmd.OutOrStdout(), res)
 	return nil

@@ -19,13 +19,13 @@ func jsonOutput(cmd *cobra.Command) bool {
 func printResult(cmd *cobra.Command, v any, text func(w io.Writer) error) error {
 	w := cmd.OutOrStdout()
 	if jsonOutput(cmd) {
-		return writeJSON(w, v)
+		return printJSON(w, v)
 	}
 	return text(w)
 }
 
-// writeJSON writes v as indented JSON and a newline.
-func writeJSON(w io.Writer, v any) error {
+// printJSON writes v as indented JSON and a newline.
+func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
