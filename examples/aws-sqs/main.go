@@ -73,6 +73,10 @@ func setup(ctx context.Context, env func(string) string) (handler.Handler, *sqs.
 	if scope == "" {
 		scope = env("AWS_LAMBDA_FUNCTION_NAME")
 	}
+	ttl, err := orders.IdempotencyTTL()
+	if err != nil {
+		return nil, nil, err
+	}
 	h := handler.Chain(orders.NewHandler(orders.ConfigFromEnv()),
 		// The recommended stack: recover, logs, traces, metrics (EMF on
 		// stdout), breaker, then idempotency. In-process retries are off:
@@ -82,6 +86,7 @@ func setup(ctx context.Context, env func(string) string) (handler.Handler, *sqs.
 			DisableRetry: true,
 			Idempotency: idempotency.Middleware(store, &idempotency.Options{
 				Scope: scope,
+				TTL:   ttl,
 				// A producer that publishes one order twice gets two
 				// message IDs: key on the order instead.
 				Key: idempotency.FromJSONField("id"),

@@ -52,10 +52,14 @@ func run(ctx context.Context) error {
 	// The recommended stack: recover, logs, traces, metrics, breaker, then
 	// idempotency. In-process retries are off: Service Bus redelivers up to
 	// the queue's MaxDeliveryCount.
+	ttl, err := orders.IdempotencyTTL()
+	if err != nil {
+		return err
+	}
 	h := handler.Chain(orders.NewHandler(orders.ConfigFromEnv()),
 		middleware.Defaults(&middleware.Options{
 			DisableRetry: true,
-			Idempotency:  idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders")}),
+			Idempotency:  idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders"), TTL: ttl}),
 		}))
 	queue := getenv("ORDERS_QUEUE", "orders")
 

@@ -100,6 +100,10 @@ func configure(ctx context.Context) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
+	ttl, err := orders.IdempotencyTTL()
+	if err != nil {
+		return nil, err
+	}
 	cfg := &config{
 		// The recommended stack: recover, logs (Cloud Logging's JSON),
 		// traces, metrics, breaker, then idempotency. In-process retries
@@ -107,7 +111,7 @@ func configure(ctx context.Context) (*config, error) {
 		handler: handler.Chain(orders.NewHandler(orders.ConfigFromEnv()),
 			middleware.Defaults(&middleware.Options{
 				DisableRetry: true,
-				Idempotency:  idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders")}),
+				Idempotency:  idempotency.Middleware(store, &idempotency.Options{Scope: getenv("ORDERS_IDEMPOTENCY_SCOPE", "orders"), TTL: ttl}),
 			})),
 		timeout: 55 * time.Second,
 	}
