@@ -237,7 +237,10 @@ func TestReceiveWithRedisIdempotencyAppliesDuplicatesOnce(t *testing.T) {
 	}
 	ids := publish(t, p, msgs...)
 
-	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{Process: &handler.ProcessOptions{Concurrency: 8}})
+	// Two copies of an order can run at once; the second is told
+	// RetryAfter(the first's remaining lease) and would be held for up to
+	// MaxRetryDelay. A short cap lets it come back within the test.
+	stop := startReceive(t, c, sub, h, &pull.ReceiveOptions{Process: &handler.ProcessOptions{Concurrency: 8}, MaxRetryDelay: time.Second})
 	waitFor(t, "every message to be acknowledged", func() bool { return rec.acked() == len(ids) })
 	if err := stop(); err != nil {
 		t.Fatalf("Receive: %v", err)
