@@ -266,8 +266,8 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
 
 // pooled recycles the request slices the middleware hands a BatchStore,
 // which must not retain them, from one batch to the next: on a busy client
-// garbage collection is a large part of a record's cost (README,
-// Performance).
+// garbage collection is a large part of a record's cost
+// (docs/performance.md).
 type pooled[T any] struct{ p sync.Pool }
 
 var (

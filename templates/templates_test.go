@@ -291,3 +291,26 @@ func TestDeployScriptStopsWhenACommandSubstitutionFails(t *testing.T) {
 		t.Fatal("deploy.sh did not run terraform")
 	}
 }
+
+// The function's role must allow every DynamoDB call the generated code
+// makes: DynamoDB Local checks no IAM, so only this test catches a missing
+// action before a deployed function fails at start with AccessDenied.
+func TestTheRoleAllowsWhatTheDynamoDBStoreCalls(t *testing.T) {
+	files, err := templates.Render(templates.Data{Name: "fn-x", Cloud: "aws", Store: "dynamodb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path != "template.yaml" {
+			continue
+		}
+		// dynamostore.Open: DescribeTable; the Store: the item calls.
+		for _, action := range []string{"DescribeTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem"} {
+			if !strings.Contains(string(f.Data), "dynamodb:"+action) {
+				t.Errorf("template.yaml does not allow dynamodb:%s", action)
+			}
+		}
+		return
+	}
+	t.Fatal("no template.yaml rendered")
+}
