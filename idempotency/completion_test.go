@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,5 +207,47 @@ func TestInProgressRetriesSoonAndLonger(t *testing.T) {
 		if d > want || d < want-10*time.Second {
 			t.Errorf("attempt %d: retry after %v, want %v (never past the lease)", tc.attempt, d, want)
 		}
+	}
+}
+
+// ambiguousStore applies a completion but reports it failed, as when the
+// server dies before its reply arrives.
+type ambiguousStore struct {
+	*spy
+	once atomic.Bool
+}
+
+func (s *ambiguousStore) Complete(ctx context.Context, k, tok string, res []byte, ttl time.Duration) error {
+	err := s.spy.Complete(ctx, k, tok, res, ttl)
+	if s.once.CompareAndSwap(false, true) {
+		return errors.Join(idempotency.ErrStore, errDown)
+	}
+	return err
+}
+
+func (s *ambiguousStore) CompleteBatch(ctx context.Context, items []idempotency.Completion) []error {
+	e := make([]error, len(items))
+	for i, it := range items {
+		e[i] = s.Complete(ctx, it.Key, it.Token, it.Result, it.TTL)
+	}
+	return e
+}
+
+func TestACompletionWhoseReplyWasLostCountsAsLanded(t *testing.T) {
+	s := &ambiguousStore{spy: newSpy()}
+	var ev events
+	g, err := idempotency.New(s, &idempotency.Options{OnEvent: ev.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c counter
+	if err := g.Wrap(c.handler(nil)).Handle(context.Background(), msg("m", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ev.get(idempotency.EventCompleteRetried) != 1 || ev.get(idempotency.EventCompleteFailed) != 0 {
+		t.Fatalf("events %v: the retry found the record completed, want complete_retried and no complete_failed", ev.n)
 	}
 }

@@ -118,6 +118,10 @@ func (r *retrier) round() bool {
 				r.g.o.Logger.Info("idempotency: record completed by the background retry",
 					slog.String("message_id", p.msg.ID), slog.String("key", p.key), slog.Int("attempts", p.attempts))
 				r.g.event(context.Background(), EventCompleteRetried, p.msg)
+			case errors.Is(err, ErrLeaseLost) && r.landed(p):
+				r.g.o.Logger.Info("idempotency: record found completed by the background retry (an earlier attempt landed although it reported an error)",
+					slog.String("message_id", p.msg.ID), slog.String("key", p.key), slog.Int("attempts", p.attempts))
+				r.g.event(context.Background(), EventCompleteRetried, p.msg)
 			case errors.Is(err, ErrLeaseLost):
 				r.giveUp(p, err)
 			default:
@@ -142,6 +146,16 @@ func (r *retrier) round() bool {
 		r.idle = nil
 	}
 	return false
+}
+
+// landed reports whether p's record is COMPLETED for p's payload: a
+// completion whose reply was lost (the store died after applying it) makes
+// the retry find the token gone although the effect is recorded.
+func (r *retrier) landed(p pendingCompletion) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), retryTimeout)
+	defer cancel()
+	rec, err := r.g.store.Get(ctx, p.key)
+	return err == nil && rec.Status == StatusCompleted && !mismatch(p.fp, rec.Fingerprint)
 }
 
 // giveUp reports p as lost. Its key stays in the cache: the effect happened
