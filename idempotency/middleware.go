@@ -247,8 +247,8 @@ func (g *guard) run(ctx context.Context, kr *keyRun, m *handler.Message, inBatch
 		return err
 	}
 	g.event(ctx, EventClaimed, m)
-	hctx, stop := g.heartbeat(ctx, kr, m)
-	defer stop()
+	hctx, hb := g.heartbeat(ctx, kr, m)
+	defer hb.stop()
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = v
