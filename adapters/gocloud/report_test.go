@@ -12,39 +12,9 @@ import (
 	"gocloud.dev/pubsub"
 
 	"github.com/eventfn/eventfn/adapters/gocloud"
+	"github.com/eventfn/eventfn/adapters/internal/settled/settledtest"
 	"github.com/eventfn/eventfn/handler"
 )
-
-// recordingHandler is a slog.Handler that keeps every record with its
-// attributes as strings.
-type recordingHandler struct {
-	mu   sync.Mutex
-	recs []map[string]string
-}
-
-func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
-func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]string{"msg": r.Message}
-	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, m)
-	h.mu.Unlock()
-	return nil
-}
-
-func (h *recordingHandler) lines(id string) []map[string]string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []map[string]string
-	for _, r := range h.recs {
-		if _, ok := r["settlement"]; ok && r["message_id"] == id {
-			out = append(out, r)
-		}
-	}
-	return out
-}
 
 func TestConsumerReportsEachMessageOnceAndLogsFailures(t *testing.T) {
 	h := newHarness(t)
@@ -54,7 +24,7 @@ func TestConsumerReportsEachMessageOnceAndLogsFailures(t *testing.T) {
 	if err := h.topic.Send(context.Background(), &pubsub.Message{Body: []byte("ok"), Metadata: map[string]string{handler.AttrMessageID: "redriven"}}); err != nil {
 		t.Fatal(err)
 	}
-	logs := &recordingHandler{}
+	logs := &settledtest.Logs{}
 	var mu sync.Mutex
 	reports := map[string][]handler.Report{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -96,10 +66,10 @@ func TestConsumerReportsEachMessageOnceAndLogsFailures(t *testing.T) {
 			t.Errorf("%s: reports %v, want one %s", id, rs, st)
 		}
 	}
-	if l := logs.lines("ok"); len(l) != 0 {
+	if l := logs.Settled()["ok"]; len(l) != 0 {
 		t.Errorf("acked message logged: %v", l)
 	}
-	l := logs.lines("poison")
+	l := logs.Settled()["poison"]
 	if len(l) != 1 || l[0]["settlement"] != "dead_letter" || !strings.Contains(l[0]["error"], "cannot parse") || l[0]["source"] != "gocloud:mem" || l[0]["queue"] != "orders" {
 		t.Errorf("poison log lines %v", l)
 	}
@@ -109,7 +79,7 @@ func TestConsumerReportsAFailedDeadLetterPublishAsRetry(t *testing.T) {
 	h := newHarness(t)
 	h.send(t, "poison", "poison")
 	h.dlqTopic.Shutdown(context.Background())
-	logs := &recordingHandler{}
+	logs := &settledtest.Logs{}
 	got := make(chan handler.Report, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -136,7 +106,7 @@ func TestConsumerReportsAFailedDeadLetterPublishAsRetry(t *testing.T) {
 	if r.Settlement != handler.SettledRetry || r.Err == nil || !strings.Contains(r.Err.Error(), "dead-letter publish") {
 		t.Errorf("report %+v, want a retry naming the dead-letter failure", r)
 	}
-	if l := logs.lines("poison"); len(l) == 0 || !strings.Contains(l[0]["error"], "dead-letter publish") {
+	if l := logs.Settled()["poison"]; len(l) == 0 || !strings.Contains(l[0]["error"], "dead-letter publish") {
 		t.Errorf("log lines %v", l)
 	}
 }

@@ -10,76 +10,21 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled/settledtest"
 	"github.com/eventfn/eventfn/adapters/pubsub"
 	"github.com/eventfn/eventfn/handler"
 )
 
-// recordingHandler is a slog.Handler that keeps every record with its
-// attributes as strings.
-type recordingHandler struct {
-	mu   sync.Mutex
-	recs []map[string]string
-}
-
-func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
-func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]string{"msg": r.Message}
-	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, m)
-	h.mu.Unlock()
-	return nil
-}
-
-// settledLines returns the settlement log lines by message ID.
-func (h *recordingHandler) settledLines() map[string][]map[string]string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]map[string]string{}
-	for _, r := range h.recs {
-		if _, ok := r["settlement"]; ok {
-			out[r["message_id"]] = append(out[r["message_id"]], r)
-		}
-	}
-	return out
-}
-
-type hookRecorder struct {
-	mu      sync.Mutex
-	reports map[string][]handler.Report
-}
-
-func (h *hookRecorder) hook(_ context.Context, r handler.Report) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.reports == nil {
-		h.reports = map[string][]handler.Report{}
-	}
-	h.reports[r.Result.Message.ID] = append(h.reports[r.Result.Message.ID], r)
-}
-
-func (h *hookRecorder) get() map[string][]handler.Report {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]handler.Report{}
-	for k, v := range h.reports {
-		out[k] = append([]handler.Report(nil), v...)
-	}
-	return out
-}
-
 // checkSettlement asserts one hook call for id with settlement st, and,
 // unless it was acked, one log line naming id with the reason.
-func checkSettlement(t *testing.T, hooks *hookRecorder, logs *recordingHandler, id string, st handler.Settlement, reason string) {
+func checkSettlement(t *testing.T, hooks *settledtest.Hooks, logs *settledtest.Logs, id string, st handler.Settlement, reason string) {
 	t.Helper()
-	rs := hooks.get()[id]
+	rs := hooks.Get()[id]
 	if len(rs) != 1 || rs[0].Settlement != st {
 		t.Errorf("%s: hook reports %v, want one with settlement %s", id, rs, st)
 		return
 	}
-	lines := logs.settledLines()[id]
+	lines := logs.Settled()[id]
 	if st == handler.SettledAck {
 		if rs[0].Err != nil || len(lines) != 0 {
 			t.Errorf("%s: acked with Err %v and log lines %v", id, rs[0].Err, lines)
@@ -103,8 +48,8 @@ func envelope(id string, attrs map[string]string) string {
 }
 
 func TestPushReportsEveryDeliveryOnceAndLogsFailures(t *testing.T) {
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	var dlMu sync.Mutex
 	var dlAttrs map[string]string
 	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
@@ -117,7 +62,7 @@ func TestPushReportsEveryDeliveryOnceAndLogsFailures(t *testing.T) {
 		return nil
 	})
 	ph := pubsub.NewPushHandler(h, &pubsub.PushOptions{
-		Logger: slog.New(logs), OnResult: hooks.hook,
+		Logger: slog.New(logs), OnResult: hooks.Hook,
 		DeadLetter: func(_ context.Context, m *handler.Message, cause error) error {
 			if m.ID == "poison-dl-down" {
 				return errors.New("dead-letter topic unreachable")
@@ -137,7 +82,7 @@ func TestPushReportsEveryDeliveryOnceAndLogsFailures(t *testing.T) {
 	if st, _, _ := post(t, ph, `{"message":{"messageId":"bad-data","data":"!!!"}}`, nil); st != http.StatusBadRequest {
 		t.Errorf("bad data: status %d", st)
 	}
-	small := pubsub.NewPushHandler(h, &pubsub.PushOptions{MaxBodyBytes: 4, Logger: slog.New(logs), OnResult: hooks.hook})
+	small := pubsub.NewPushHandler(h, &pubsub.PushOptions{MaxBodyBytes: 4, Logger: slog.New(logs), OnResult: hooks.Hook})
 	if st, _, _ := post(t, small, "far too large", map[string]string{pubsub.HeaderMessageID: "too-big"}); st != http.StatusRequestEntityTooLarge {
 		t.Errorf("too big: status %d", st)
 	}
@@ -172,10 +117,10 @@ func TestDeadLetterAttributesCutTheErrorUTF8Safely(t *testing.T) {
 }
 
 func TestCloudEventReportsABadEvent(t *testing.T) {
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	fn := pubsub.CloudEventFunction(handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }),
-		&pubsub.CloudEventOptions{Logger: slog.New(logs), OnResult: hooks.hook})
+		&pubsub.CloudEventOptions{Logger: slog.New(logs), OnResult: hooks.Hook})
 	e := newEvent(t, "google.cloud.storage.object.v1.finalized", `{}`)
 	if err := fn(context.Background(), e); !errors.Is(err, pubsub.ErrWrongEventType) {
 		t.Fatalf("fn = %v", err)

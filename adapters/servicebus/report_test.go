@@ -12,73 +12,19 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled/settledtest"
 	"github.com/eventfn/eventfn/adapters/servicebus"
 	"github.com/eventfn/eventfn/handler"
 )
 
-// recordingHandler is a slog.Handler that keeps every record with its
-// attributes as strings.
-type recordingHandler struct {
-	mu   sync.Mutex
-	recs []map[string]string
-}
-
-func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
-func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]string{"msg": r.Message}
-	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, m)
-	h.mu.Unlock()
-	return nil
-}
-
-func (h *recordingHandler) settledLines() map[string][]map[string]string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]map[string]string{}
-	for _, r := range h.recs {
-		if _, ok := r["settlement"]; ok {
-			out[r["message_id"]] = append(out[r["message_id"]], r)
-		}
-	}
-	return out
-}
-
-type hookRecorder struct {
-	mu      sync.Mutex
-	reports map[string][]handler.Report
-}
-
-func (h *hookRecorder) hook(_ context.Context, r handler.Report) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.reports == nil {
-		h.reports = map[string][]handler.Report{}
-	}
-	h.reports[r.Result.Message.ID] = append(h.reports[r.Result.Message.ID], r)
-}
-
-func (h *hookRecorder) get() map[string][]handler.Report {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]handler.Report{}
-	for k, v := range h.reports {
-		out[k] = append([]handler.Report(nil), v...)
-	}
-	return out
-}
-
-func checkSettlement(t *testing.T, hooks *hookRecorder, logs *recordingHandler, id string, st handler.Settlement, reason string) {
+func checkSettlement(t *testing.T, hooks *settledtest.Hooks, logs *settledtest.Logs, id string, st handler.Settlement, reason string) {
 	t.Helper()
-	rs := hooks.get()[id]
+	rs := hooks.Get()[id]
 	if len(rs) != 1 || rs[0].Settlement != st {
 		t.Errorf("%s: hook reports %v, want one with settlement %s", id, rs, st)
 		return
 	}
-	lines := logs.settledLines()[id]
+	lines := logs.Settled()[id]
 	if st == handler.SettledAck {
 		if rs[0].Err != nil || len(lines) != 0 {
 			t.Errorf("%s: acked with Err %v and log lines %v", id, rs[0].Err, lines)
@@ -100,8 +46,8 @@ func TestConsumerReportsEveryMessageOnceAndLogsFailures(t *testing.T) {
 	f := newFakeReceiver(clock, time.Minute, []*azservicebus.ReceivedMessage{
 		received("ok", 1, `{}`), received("flaky", 1, `{}`), received("poison", 1, `{}`), traced,
 	})
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	var diag sync.Map
 	h := handler.HandlerFunc(func(_ context.Context, m *handler.Message) error {
 		diag.Store(m.ID, m.Attribute("Diagnostic-Id"))
@@ -113,7 +59,7 @@ func TestConsumerReportsEveryMessageOnceAndLogsFailures(t *testing.T) {
 		}
 		return nil
 	})
-	c := servicebus.NewConsumerWithClock(f, h, &servicebus.ConsumerOptions{Queue: "orders", Logger: slog.New(logs), OnResult: hooks.hook}, clock)
+	c := servicebus.NewConsumerWithClock(f, h, &servicebus.ConsumerOptions{Queue: "orders", Logger: slog.New(logs), OnResult: hooks.Hook}, clock)
 	stop := run(t, c)
 	waitSettled(t, f, 4)
 	stop()
@@ -135,9 +81,9 @@ func TestConsumerReportsEveryMessageOnceAndLogsFailures(t *testing.T) {
 }
 
 func TestFunctionReportsTheWholeInvocation(t *testing.T) {
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
-	f := servicebus.NewFunction(&recorder{}, &servicebus.FunctionOptions{Binding: "orders", Many: true, RejectedOutput: "rejected", Logger: slog.New(logs), OnResult: hooks.hook})
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
+	f := servicebus.NewFunction(&recorder{}, &servicebus.FunctionOptions{Binding: "orders", Many: true, RejectedOutput: "rejected", Logger: slog.New(logs), OnResult: hooks.Hook})
 	if code, _ := invoke(t, f, "ProcessOrderBatch", "batch-mixed.json"); code != http.StatusInternalServerError {
 		t.Fatalf("status %d", code)
 	}
@@ -148,30 +94,30 @@ func TestFunctionReportsTheWholeInvocation(t *testing.T) {
 }
 
 func TestFunctionReportsRoutedRejectsAsDeadLettered(t *testing.T) {
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	rec := &recorder{}
-	f := servicebus.NewFunction(rec, &servicebus.FunctionOptions{RejectedOutput: "rejected", Logger: slog.New(logs), OnResult: hooks.hook})
+	f := servicebus.NewFunction(rec, &servicebus.FunctionOptions{RejectedOutput: "rejected", Logger: slog.New(logs), OnResult: hooks.Hook})
 	code, _ := invoke(t, f, "ProcessOrder", "single-malformed-body.json")
 	if code != http.StatusOK {
 		t.Fatalf("status %d", code)
 	}
 	var id string
-	for k := range hooks.get() {
+	for k := range hooks.Get() {
 		id = k
 	}
 	checkSettlement(t, hooks, logs, id, handler.SettledDeadLetter, "body is not JSON")
 }
 
 func TestFunctionReportsABadRequest(t *testing.T) {
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
-	f := servicebus.NewFunction(&recorder{}, &servicebus.FunctionOptions{Logger: slog.New(logs), OnResult: hooks.hook})
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
+	f := servicebus.NewFunction(&recorder{}, &servicebus.FunctionOptions{Logger: slog.New(logs), OnResult: hooks.Hook})
 	code, _ := invoke(t, f, "ProcessOrder", "single-bad-delivery-count.json")
 	if code != http.StatusBadRequest {
 		t.Fatalf("status %d", code)
 	}
-	got := hooks.get()
+	got := hooks.Get()
 	if len(got) != 1 {
 		t.Fatalf("hook reports %v, want one for the request's message", got)
 	}

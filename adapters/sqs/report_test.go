@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,74 +12,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/eventfn/eventfn/adapters/internal/settled/settledtest"
 	"github.com/eventfn/eventfn/adapters/sqs"
 	"github.com/eventfn/eventfn/handler"
 )
 
-// recordingHandler is a slog.Handler that keeps every record with its
-// attributes as strings.
-type recordingHandler struct {
-	mu   sync.Mutex
-	recs []map[string]string
-}
-
-func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
-func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]string{"msg": r.Message, "level": r.Level.String()}
-	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, m)
-	h.mu.Unlock()
-	return nil
-}
-
-// byMessage returns the records that name a message ID, by ID.
-func (h *recordingHandler) byMessage() map[string][]map[string]string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]map[string]string{}
-	for _, r := range h.recs {
-		if id, ok := r["message_id"]; ok {
-			out[id] = append(out[id], r)
-		}
-	}
-	return out
-}
-
-// hookRecorder is a handler.ResultHook that keeps every report.
-type hookRecorder struct {
-	mu      sync.Mutex
-	reports map[string][]handler.Report
-}
-
-func (h *hookRecorder) hook(_ context.Context, r handler.Report) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.reports == nil {
-		h.reports = map[string][]handler.Report{}
-	}
-	h.reports[r.Result.Message.ID] = append(h.reports[r.Result.Message.ID], r)
-}
-
-func (h *hookRecorder) get() map[string][]handler.Report {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][]handler.Report{}
-	for k, v := range h.reports {
-		out[k] = append([]handler.Report(nil), v...)
-	}
-	return out
-}
-
 // checkSettlements asserts one report per message with the given
 // settlement, and one log line naming each message that was not acked,
 // with its reason.
-func checkSettlements(t *testing.T, hooks *hookRecorder, logs *recordingHandler, want map[string]handler.Settlement, reason map[string]string) {
+func checkSettlements(t *testing.T, hooks *settledtest.Hooks, logs *settledtest.Logs, want map[string]handler.Settlement, reason map[string]string) {
 	t.Helper()
-	got := hooks.get()
-	lines := logs.byMessage()
+	got := hooks.Get()
+	lines := logs.ByMessage()
 	for id, st := range want {
 		rs := got[id]
 		if len(rs) != 1 {
@@ -124,8 +67,8 @@ func checkSettlements(t *testing.T, hooks *hookRecorder, logs *recordingHandler,
 
 func TestLambdaReportsEveryRecordOnceAndLogsFailures(t *testing.T) {
 	c := &fakeClient{}
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		switch m.ID {
 		case "flaky":
@@ -137,7 +80,7 @@ func TestLambdaReportsEveryRecordOnceAndLogsFailures(t *testing.T) {
 	})
 	big := rec("big", strings.Repeat("x", 64))
 	l := sqs.NewLambda(h, &sqs.Options{Client: c, DeadLetterQueueURL: dlqURL, MaxBodyBytes: 32,
-		Logger: slog.New(logs), OnResult: hooks.hook, ReportBatchItemFailures: true})
+		Logger: slog.New(logs), OnResult: hooks.Hook, ReportBatchItemFailures: true})
 	if _, err := l.Invoke(context.Background(), payload(t, rec("ok", "{}"), rec("flaky", "{}"), rec("poison", "{}"), big)); err != nil {
 		t.Fatal(err)
 	}
@@ -161,10 +104,10 @@ func TestLambdaReportsEveryRecordOnceAndLogsFailures(t *testing.T) {
 
 func TestLambdaReportsAFailedDeadLetterSendAsRetry(t *testing.T) {
 	c := &fakeClient{sendErr: errors.New("queue unreachable")}
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	h := handler.HandlerFunc(func(context.Context, *handler.Message) error { return handler.Permanent(errors.New("never")) })
-	l := sqs.NewLambda(h, &sqs.Options{Client: c, DeadLetterQueueURL: dlqURL, Logger: slog.New(logs), OnResult: hooks.hook, ReportBatchItemFailures: true})
+	l := sqs.NewLambda(h, &sqs.Options{Client: c, DeadLetterQueueURL: dlqURL, Logger: slog.New(logs), OnResult: hooks.Hook, ReportBatchItemFailures: true})
 	resp, err := l.Invoke(context.Background(), payload(t, rec("p", "{}")))
 	if err != nil || len(resp.BatchItemFailures) != 1 {
 		t.Fatalf("Invoke = %v, %v; want p reported failed", resp, err)
@@ -191,11 +134,11 @@ func TestDeadLetterErrorIsTruncatedUTF8Safely(t *testing.T) {
 }
 
 func TestDirectSNSReportsEveryRecord(t *testing.T) {
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	h := handler.HandlerFunc(func(context.Context, *handler.Message) error { return errTransient })
 	ev := events.SNSEvent{Records: []events.SNSEventRecord{{EventSource: "aws:sns", SNS: events.SNSEntity{MessageID: "sns-1", TopicArn: "arn:aws:sns:us-east-1:1:t", Message: "{}"}}}}
-	_, err := sqs.NewLambda(h, &sqs.Options{Logger: slog.New(logs), OnResult: hooks.hook}).HandleSNS(context.Background(), ev)
+	_, err := sqs.NewLambda(h, &sqs.Options{Logger: slog.New(logs), OnResult: hooks.Hook}).HandleSNS(context.Background(), ev)
 	if !errors.Is(err, sqs.ErrSNSFailed) {
 		t.Fatalf("HandleSNS = %v", err)
 	}
@@ -207,8 +150,8 @@ func TestConsumerReportsAfterSettling(t *testing.T) {
 		entryFaults: map[string][]types.BatchResultErrorEntry{"rh-undeleted": {
 			{Code: aws.String("ReceiptHandleIsInvalid"), Message: aws.String("gone"), SenderFault: true}}}}
 	c.receives <- []types.Message{received("ok", "{}", "1"), received("flaky", "{}", "1"), received("poison", "{}", "1"), received("undeleted", "{}", "1")}
-	logs := &recordingHandler{}
-	hooks := &hookRecorder{}
+	logs := &settledtest.Logs{}
+	hooks := &settledtest.Hooks{}
 	h := handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		switch m.ID {
 		case "flaky":
@@ -218,12 +161,12 @@ func TestConsumerReportsAfterSettling(t *testing.T) {
 		}
 		return nil
 	})
-	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{DeadLetterQueueURL: dlqURL, Logger: slog.New(logs), OnResult: hooks.hook})
+	cons := sqs.NewConsumer(c, queueURL, h, &sqs.ConsumerOptions{DeadLetterQueueURL: dlqURL, Logger: slog.New(logs), OnResult: hooks.Hook})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- cons.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(hooks.get()) < 4 && time.Now().Before(deadline) {
+	for len(hooks.Get()) < 4 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
