@@ -3,17 +3,12 @@ package reliability_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/eventfn/eventfn/adapters/sqs"
 	"github.com/eventfn/eventfn/handler"
@@ -22,53 +17,17 @@ import (
 	"github.com/eventfn/eventfn/internal/testenv"
 )
 
-func sqsClient(t *testing.T) *awssqs.Client {
-	t.Helper()
-	testenv.SQS(t) // skip or fail when fauxqs is not running
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return awssqs.NewFromConfig(cfg) // AWS_ENDPOINT_URL_SQS points it at fauxqs
-}
-
-func createQueue(t *testing.T, c *awssqs.Client, name string, attrs map[string]string) (url, arn string) {
-	t.Helper()
-	ctx := context.Background()
-	out, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("%s-%d", name, rand.Uint32())), Attributes: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *out.QueueUrl, qa.Attributes["QueueArn"]
-}
-
-func depth(t *testing.T, c *awssqs.Client, url string) int {
-	t.Helper()
-	out, err := c.GetQueueAttributes(context.Background(), &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{
-		types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
-	b, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-	return a + b
-}
-
 // Twenty copies of one business event at once, on a queue that dead-letters
 // after five receives: the copies that find the event in progress come back
 // after a short, growing delay, so none reaches the DLQ and all are settled
 // within seconds of the first run completing.
 func TestConcurrentCopiesNeitherParkNorReachTheDLQ(t *testing.T) {
-	c := sqsClient(t)
+	c := testenv.SQSClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dlqURL, dlqARN := createQueue(t, c, "copies-dlq", nil)
+	dlqURL, dlqARN := testenv.CreateQueue(t, c, "copies-dlq", nil)
 	policy, _ := json.Marshal(map[string]string{"deadLetterTargetArn": dlqARN, "maxReceiveCount": "5"})
-	qURL, _ := createQueue(t, c, "copies", map[string]string{"RedrivePolicy": string(policy), "VisibilityTimeout": "30"})
+	qURL, _ := testenv.CreateQueue(t, c, "copies", map[string]string{"RedrivePolicy": string(policy), "VisibilityTimeout": "30"})
 
 	store, err := redisstore.Open(startRedis(t).url(), nil)
 	if err != nil {
@@ -95,12 +54,12 @@ func TestConcurrentCopiesNeitherParkNorReachTheDLQ(t *testing.T) {
 	go func() { done <- cons.Run(runCtx) }()
 	var settled time.Time
 	for {
-		if depth(t, c, qURL) == 0 {
+		if testenv.QueueDepth(t, c, qURL) == 0 {
 			settled = time.Now()
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("after 60 s, %d copies still in the queue (%d in the DLQ)", depth(t, c, qURL), depth(t, c, dlqURL))
+			t.Fatalf("after 60 s, %d copies still in the queue (%d in the DLQ)", testenv.QueueDepth(t, c, qURL), testenv.QueueDepth(t, c, dlqURL))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -110,7 +69,7 @@ func TestConcurrentCopiesNeitherParkNorReachTheDLQ(t *testing.T) {
 	}
 	first := time.Unix(0, firstDone.Load())
 	t.Logf("20 copies settled %v after the first run completed", settled.Sub(first).Round(10*time.Millisecond))
-	if n := depth(t, c, dlqURL); n != 0 {
+	if n := testenv.QueueDepth(t, c, dlqURL); n != 0 {
 		t.Errorf("%d copies reached the DLQ, want 0", n)
 	}
 	if runs.Load() != 1 {

@@ -127,9 +127,9 @@ func sqsDeadLetters(t *testing.T, c *sqs.Client, n int) (src, dead string, ids [
 		ids = append(ids, *out.MessageId)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for sqsDepth(t, c, dead) < n {
+	for testenv.QueueDepth(t, c, dead) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages reached the dead-letter queue", sqsDepth(t, c, dead), n)
+			t.Fatalf("%d of %d messages reached the dead-letter queue", testenv.QueueDepth(t, c, dead), n)
 		}
 		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &src, MaxNumberOfMessages: 10})
 		if err != nil {
@@ -145,19 +145,6 @@ func sqsDeadLetters(t *testing.T, c *sqs.Client, n int) (src, dead string, ids [
 }
 
 // sqsDepth counts visible and in-flight messages.
-func sqsDepth(t *testing.T, c *sqs.Client, url string) int {
-	t.Helper()
-	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &url,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a, b int
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &a)
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessagesNotVisible"], &b)
-	return a + b
-}
-
 func sqsConsume(t *testing.T, c *sqs.Client, src string, ec *effectCounter) {
 	t.Helper()
 	ctx := context.Background()
@@ -224,7 +211,7 @@ func TestDLQCommandsOnFauxqs(t *testing.T) {
 	code, out, errb = dlqCLI(t, "redrive", "--json", "--dry-run", dead)
 	var res redriveResult
 	mustJSON(t, out, &res)
-	if code != 0 || !res.DryRun || res.Stats.Selected != n || len(res.Selected) != n || res.Stats.Moved != 0 || sqsDepth(t, c, dead) != n {
+	if code != 0 || !res.DryRun || res.Stats.Selected != n || len(res.Selected) != n || res.Stats.Moved != 0 || testenv.QueueDepth(t, c, dead) != n {
 		t.Fatalf("dry run: exit %d, %+v, %s", code, res, errb)
 	}
 	code, out, errb = dlqCLI(t, "redrive", "--attr", "tenant=t0", dead)
@@ -234,7 +221,7 @@ func TestDLQCommandsOnFauxqs(t *testing.T) {
 	code, out, errb = dlqCLI(t, "redrive", "--json", "--rate", "100", dead)
 	res = redriveResult{}
 	mustJSON(t, out, &res)
-	if code != 0 || res.Mode != "manual" || res.Stats.Moved != n/2 || res.Interrupted || sqsDepth(t, c, dead) != 0 {
+	if code != 0 || res.Mode != "manual" || res.Stats.Moved != n/2 || res.Interrupted || testenv.QueueDepth(t, c, dead) != 0 {
 		t.Fatalf("redrive: exit %d, %+v, %s", code, res, errb)
 	}
 	if !strings.Contains(errb, "no message move tasks") {
@@ -293,10 +280,10 @@ func TestDLQBadInput(t *testing.T) {
 			}
 		})
 	}
-	if got := sqsDepth(t, c, lone); got != 1 {
+	if got := testenv.QueueDepth(t, c, lone); got != 1 {
 		t.Errorf("the queue without a source holds %d messages, want 1", got)
 	}
-	if got := sqsDepth(t, c, dead); got != 2 {
+	if got := testenv.QueueDepth(t, c, dead); got != 2 {
 		t.Errorf("the dead-letter queue holds %d messages after the failed redrives, want 2", got)
 	}
 }
@@ -393,14 +380,14 @@ func TestDLQKill9BetweenSendAndDelete(t *testing.T) {
 		const n = 12
 		src, dead, ids := sqsDeadLetters(t, c, n)
 		startCrashChild(t, dead)
-		if got := sqsDepth(t, c, dead); got != n-2 {
+		if got := testenv.QueueDepth(t, c, dead); got != n-2 {
 			t.Fatalf("dead-letter queue holds %d after the crash, want %d (two moved, one sent but not deleted)", got, n-2)
 		}
 		time.Sleep(3 * time.Second) // the child's 2s leases run out
 		code, out, errb := dlqCLI(t, "redrive", "--json", dead)
 		var res redriveResult
 		mustJSON(t, out, &res)
-		if code != 0 || res.Stats.Moved != n-2 || sqsDepth(t, c, dead) != 0 {
+		if code != 0 || res.Stats.Moved != n-2 || testenv.QueueDepth(t, c, dead) != 0 {
 			t.Fatalf("second redrive: exit %d, %+v, %s", code, res, errb)
 		}
 		ec := newEffectCounter()

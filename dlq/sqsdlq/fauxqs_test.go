@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -21,31 +20,6 @@ import (
 	"github.com/eventfn/eventfn/internal/testenv"
 )
 
-func client(t *testing.T) *sqs.Client {
-	t.Helper()
-	testenv.SQS(t)
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sqs.NewFromConfig(cfg) // AWS_ENDPOINT_URL_SQS points it at fauxqs
-}
-
-func createQueue(t *testing.T, c *sqs.Client, name string, attrs map[string]string) (url, arn string) {
-	t.Helper()
-	ctx := context.Background()
-	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		t.Fatalf("CreateQueue %s: %v", name, err)
-	}
-	qa, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
-	return *out.QueueUrl, qa.Attributes["QueueArn"]
-}
-
 // deadLetterPair creates a source queue whose RedrivePolicy moves a message
 // to a new dead-letter queue on its second receive.
 func deadLetterPair(t *testing.T, c *sqs.Client, fifo bool) (src, dead string) {
@@ -55,12 +29,12 @@ func deadLetterPair(t *testing.T, c *sqs.Client, fifo bool) (src, dead string) {
 	if fifo {
 		suffix, attrs = ".fifo", map[string]string{"FifoQueue": "true"}
 	}
-	dead, deadARN := createQueue(t, c, name+"-dlq"+suffix, attrs)
+	dead, deadARN := testenv.CreateQueue(t, c, name+"-dlq"+suffix, attrs)
 	srcAttrs := map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":1}`, deadARN)}
 	for k, v := range attrs {
 		srcAttrs[k] = v
 	}
-	src, _ = createQueue(t, c, name+suffix, srcAttrs)
+	src, _ = testenv.CreateQueue(t, c, name+suffix, srcAttrs)
 	return src, dead
 }
 
@@ -88,9 +62,9 @@ func failAll(t *testing.T, c *sqs.Client, src, dead string, n int, fifo bool) []
 		ids = append(ids, *out.MessageId)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for depth(t, c, dead) < n {
+	for testenv.QueueDepth(t, c, dead) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d messages reached the dead-letter queue", depth(t, c, dead), n)
+			t.Fatalf("only %d of %d messages reached the dead-letter queue", testenv.QueueDepth(t, c, dead), n)
 		}
 		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &src, MaxNumberOfMessages: 10})
 		if err != nil {
@@ -103,19 +77,6 @@ func failAll(t *testing.T, c *sqs.Client, src, dead string, n int, fifo bool) []
 		}
 	}
 	return ids
-}
-
-func depth(t *testing.T, c *sqs.Client, url string) int {
-	t.Helper()
-	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &url,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a, b int
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &a)
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessagesNotVisible"], &b)
-	return a + b
 }
 
 // consume receives everything on src through a consumer behind the
@@ -164,7 +125,7 @@ func bodyN(t *testing.T, body string) int {
 func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 	for _, fifo := range []bool{false, true} {
 		t.Run(fmt.Sprint("fifo=", fifo), func(t *testing.T) {
-			c := client(t)
+			c := testenv.SQSClient(t)
 			ctx := context.Background()
 			src, dead := deadLetterPair(t, c, fifo)
 			const n = 23
@@ -197,7 +158,7 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 					t.Errorf("peeked message lacks body, attributes, error, count, time or group: %+v", m)
 				}
 			}
-			if got := depth(t, c, dead); got != n {
+			if got := testenv.QueueDepth(t, c, dead); got != n {
 				t.Fatalf("depth after Peek = %d, want %d: Peek must not consume", got, n)
 			}
 
@@ -212,8 +173,8 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 				wantDry, filter = 3, &dlq.Filter{ErrorContains: "declined"}
 			}
 			dry, err := dlq.Redrive(ctx, d, &dlq.RedriveOptions{DryRun: true})
-			if err != nil || dry.Selected != wantDry || dry.Moved != 0 || depth(t, c, dead) != n || depth(t, c, src) != 0 {
-				t.Fatalf("dry run: %+v, %v; dead %d, source %d", dry, err, depth(t, c, dead), depth(t, c, src))
+			if err != nil || dry.Selected != wantDry || dry.Moved != 0 || testenv.QueueDepth(t, c, dead) != n || testenv.QueueDepth(t, c, src) != 0 {
+				t.Fatalf("dry run: %+v, %v; dead %d, source %d", dry, err, testenv.QueueDepth(t, c, dead), testenv.QueueDepth(t, c, src))
 			}
 			filtered, err := dlq.Redrive(ctx, d, &dlq.RedriveOptions{Filter: filter, Max: 5})
 			if err != nil || filtered.Moved != 5 {
@@ -223,7 +184,7 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 			if err != nil || rest.Moved != n-5 {
 				t.Fatalf("redrive: %+v, %v", rest, err)
 			}
-			if got := depth(t, c, dead); got != 0 {
+			if got := testenv.QueueDepth(t, c, dead); got != 0 {
 				t.Fatalf("dead-letter queue holds %d after the redrive", got)
 			}
 			cons := dlqtest.NewConsumer()
@@ -242,9 +203,9 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 }
 
 func TestQueueWithoutSourceIsAClearError(t *testing.T) {
-	c := client(t)
+	c := testenv.SQSClient(t)
 	ctx := context.Background()
-	lone, _ := createQueue(t, c, fmt.Sprintf("lone-%d", rand.Uint32()), nil)
+	lone, _ := testenv.CreateQueue(t, c, fmt.Sprintf("lone-%d", rand.Uint32()), nil)
 	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &lone, MessageBody: aws.String("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -256,13 +217,13 @@ func TestQueueWithoutSourceIsAClearError(t *testing.T) {
 		t.Fatalf("Sources: %v, want dlq.ErrNoSource", err)
 	}
 	st, err := dlq.Redrive(ctx, d, nil)
-	if !errors.Is(err, dlq.ErrNoSource) || st.Moved != 0 || depth(t, c, lone) != 1 {
-		t.Fatalf("Redrive: %+v, %v; depth %d", st, err, depth(t, c, lone))
+	if !errors.Is(err, dlq.ErrNoSource) || st.Moved != 0 || testenv.QueueDepth(t, c, lone) != 1 {
+		t.Fatalf("Redrive: %+v, %v; depth %d", st, err, testenv.QueueDepth(t, c, lone))
 	}
 }
 
 func TestMissingQueuesAreNotFound(t *testing.T) {
-	c := client(t)
+	c := testenv.SQSClient(t)
 	ctx := context.Background()
 	base := testenv.SQS(t)
 	if _, err := sqsdlq.Open(ctx, c, base+"/000000000000/no-such-queue", nil); !errors.Is(err, dlq.ErrNotFound) {
@@ -291,7 +252,7 @@ func TestMissingQueuesAreNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err = dlq.Redrive(ctx, d, nil)
-	if !errors.Is(err, dlq.ErrNotFound) || st.Moved != 0 || depth(t, c, dead) != 3 {
-		t.Fatalf("redrive to a deleted source: %+v, %v; dead-letter depth %d, want 3", st, err, depth(t, c, dead))
+	if !errors.Is(err, dlq.ErrNotFound) || st.Moved != 0 || testenv.QueueDepth(t, c, dead) != 3 {
+		t.Fatalf("redrive to a deleted source: %+v, %v; dead-letter depth %d, want 3", st, err, testenv.QueueDepth(t, c, dead))
 	}
 }
