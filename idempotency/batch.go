@@ -27,8 +27,9 @@ type batchState struct {
 	mu       sync.Mutex
 	done     []*keyRun
 	timer    *time.Timer
-	closed   bool // flushed: later runs complete themselves
-	inflight sync.WaitGroup
+	closed   bool          // flushed: later runs complete themselves
+	inflight int           // prompt completions under way
+	idle     chan struct{} // made by a flush that must wait for them; closed when none is left
 }
 
 // completeLinger is how long a finished run of a batch waits before its
@@ -219,9 +220,17 @@ func (st *batchState) round(ctx context.Context, g *guard) {
 		st.mu.Unlock()
 		return
 	}
-	st.inflight.Add(1)
+	st.inflight++
 	st.mu.Unlock()
-	defer st.inflight.Done()
+	defer func() {
+		st.mu.Lock()
+		st.inflight--
+		if st.inflight == 0 && st.idle != nil {
+			close(st.idle)
+			st.idle = nil
+		}
+		st.mu.Unlock()
+	}()
 	g.finish(ctx, runs)
 }
 
@@ -238,6 +247,11 @@ func (g *guard) flush(ctx context.Context, st *batchState) {
 	}
 	todo := append(make([]*keyRun, 0, len(st.runs)), st.done...)
 	st.done = nil
+	var idle chan struct{}
+	if st.inflight > 0 {
+		st.idle = make(chan struct{})
+		idle = st.idle
+	}
 	st.mu.Unlock()
 	for _, kr := range st.runs {
 		kr.mu.Lock()
@@ -251,16 +265,11 @@ func (g *guard) flush(ctx context.Context, st *batchState) {
 	if len(todo) > 0 {
 		g.finish(ctx, todo)
 	}
-	waitGroup(ctx, &st.inflight)
-}
-
-// waitGroup waits for wg or until ctx ends.
-func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+		}
 	}
 }
 
