@@ -14,7 +14,7 @@ import (
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/redisstore"
-	"github.com/eventfn/eventfn/internal/testenv"
+	"github.com/eventfn/eventfn/internal/testenv/sqstest"
 )
 
 // Twenty copies of one business event at once, on a queue that dead-letters
@@ -22,12 +22,12 @@ import (
 // after a short, growing delay, so none reaches the DLQ and all are settled
 // within seconds of the first run completing.
 func TestConcurrentCopiesNeitherParkNorReachTheDLQ(t *testing.T) {
-	c := testenv.SQSClient(t)
+	c := sqstest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dlqURL, dlqARN := testenv.CreateQueue(t, c, "copies-dlq", nil)
+	dlqURL, dlqARN := sqstest.CreateQueue(t, c, "copies-dlq", nil)
 	policy, _ := json.Marshal(map[string]string{"deadLetterTargetArn": dlqARN, "maxReceiveCount": "5"})
-	qURL, _ := testenv.CreateQueue(t, c, "copies", map[string]string{"RedrivePolicy": string(policy), "VisibilityTimeout": "30"})
+	qURL, _ := sqstest.CreateQueue(t, c, "copies", map[string]string{"RedrivePolicy": string(policy), "VisibilityTimeout": "30"})
 
 	store, err := redisstore.Open(startRedis(t).url(), nil)
 	if err != nil {
@@ -54,12 +54,12 @@ func TestConcurrentCopiesNeitherParkNorReachTheDLQ(t *testing.T) {
 	go func() { done <- cons.Run(runCtx) }()
 	var settled time.Time
 	for {
-		if testenv.QueueDepth(t, c, qURL) == 0 {
+		if sqstest.Depth(t, c, qURL) == 0 {
 			settled = time.Now()
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("after 60 s, %d copies still in the queue (%d in the DLQ)", testenv.QueueDepth(t, c, qURL), testenv.QueueDepth(t, c, dlqURL))
+			t.Fatalf("after 60 s, %d copies still in the queue (%d in the DLQ)", sqstest.Depth(t, c, qURL), sqstest.Depth(t, c, dlqURL))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -69,7 +69,7 @@ func TestConcurrentCopiesNeitherParkNorReachTheDLQ(t *testing.T) {
 	}
 	first := time.Unix(0, firstDone.Load())
 	t.Logf("20 copies settled %v after the first run completed", settled.Sub(first).Round(10*time.Millisecond))
-	if n := testenv.QueueDepth(t, c, dlqURL); n != 0 {
+	if n := sqstest.Depth(t, c, dlqURL); n != 0 {
 		t.Errorf("%d copies reached the DLQ, want 0", n)
 	}
 	if runs.Load() != 1 {

@@ -28,6 +28,7 @@ import (
 	"github.com/eventfn/eventfn/idempotency"
 	"github.com/eventfn/eventfn/idempotency/memstore"
 	"github.com/eventfn/eventfn/internal/testenv"
+	"github.com/eventfn/eventfn/internal/testenv/sqstest"
 )
 
 // dlqCLI runs eventfn dlq in process.
@@ -127,9 +128,9 @@ func sqsDeadLetters(t *testing.T, c *sqs.Client, n int) (src, dead string, ids [
 		ids = append(ids, *out.MessageId)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for testenv.QueueDepth(t, c, dead) < n {
+	for sqstest.Depth(t, c, dead) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages reached the dead-letter queue", testenv.QueueDepth(t, c, dead), n)
+			t.Fatalf("%d of %d messages reached the dead-letter queue", sqstest.Depth(t, c, dead), n)
 		}
 		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &src, MaxNumberOfMessages: 10})
 		if err != nil {
@@ -211,7 +212,7 @@ func TestDLQCommandsOnFauxqs(t *testing.T) {
 	code, out, errb = dlqCLI(t, "redrive", "--json", "--dry-run", dead)
 	var res redriveResult
 	mustJSON(t, out, &res)
-	if code != 0 || !res.DryRun || res.Stats.Selected != n || len(res.Selected) != n || res.Stats.Moved != 0 || testenv.QueueDepth(t, c, dead) != n {
+	if code != 0 || !res.DryRun || res.Stats.Selected != n || len(res.Selected) != n || res.Stats.Moved != 0 || sqstest.Depth(t, c, dead) != n {
 		t.Fatalf("dry run: exit %d, %+v, %s", code, res, errb)
 	}
 	code, out, errb = dlqCLI(t, "redrive", "--attr", "tenant=t0", dead)
@@ -221,7 +222,7 @@ func TestDLQCommandsOnFauxqs(t *testing.T) {
 	code, out, errb = dlqCLI(t, "redrive", "--json", "--rate", "100", dead)
 	res = redriveResult{}
 	mustJSON(t, out, &res)
-	if code != 0 || res.Mode != "manual" || res.Stats.Moved != n/2 || res.Interrupted || testenv.QueueDepth(t, c, dead) != 0 {
+	if code != 0 || res.Mode != "manual" || res.Stats.Moved != n/2 || res.Interrupted || sqstest.Depth(t, c, dead) != 0 {
 		t.Fatalf("redrive: exit %d, %+v, %s", code, res, errb)
 	}
 	if !strings.Contains(errb, "no message move tasks") {
@@ -280,10 +281,10 @@ func TestDLQBadInput(t *testing.T) {
 			}
 		})
 	}
-	if got := testenv.QueueDepth(t, c, lone); got != 1 {
+	if got := sqstest.Depth(t, c, lone); got != 1 {
 		t.Errorf("the queue without a source holds %d messages, want 1", got)
 	}
-	if got := testenv.QueueDepth(t, c, dead); got != 2 {
+	if got := sqstest.Depth(t, c, dead); got != 2 {
 		t.Errorf("the dead-letter queue holds %d messages after the failed redrives, want 2", got)
 	}
 }
@@ -380,14 +381,14 @@ func TestDLQKill9BetweenSendAndDelete(t *testing.T) {
 		const n = 12
 		src, dead, ids := sqsDeadLetters(t, c, n)
 		startCrashChild(t, dead)
-		if got := testenv.QueueDepth(t, c, dead); got != n-2 {
+		if got := sqstest.Depth(t, c, dead); got != n-2 {
 			t.Fatalf("dead-letter queue holds %d after the crash, want %d (two moved, one sent but not deleted)", got, n-2)
 		}
 		time.Sleep(3 * time.Second) // the child's 2s leases run out
 		code, out, errb := dlqCLI(t, "redrive", "--json", dead)
 		var res redriveResult
 		mustJSON(t, out, &res)
-		if code != 0 || res.Stats.Moved != n-2 || testenv.QueueDepth(t, c, dead) != 0 {
+		if code != 0 || res.Stats.Moved != n-2 || sqstest.Depth(t, c, dead) != 0 {
 			t.Fatalf("second redrive: exit %d, %+v, %s", code, res, errb)
 		}
 		ec := newEffectCounter()

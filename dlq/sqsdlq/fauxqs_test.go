@@ -18,6 +18,7 @@ import (
 	"github.com/eventfn/eventfn/dlq/sqsdlq"
 	"github.com/eventfn/eventfn/handler"
 	"github.com/eventfn/eventfn/internal/testenv"
+	"github.com/eventfn/eventfn/internal/testenv/sqstest"
 )
 
 // deadLetterPair creates a source queue whose RedrivePolicy moves a message
@@ -29,12 +30,12 @@ func deadLetterPair(t *testing.T, c *sqs.Client, fifo bool) (src, dead string) {
 	if fifo {
 		suffix, attrs = ".fifo", map[string]string{"FifoQueue": "true"}
 	}
-	dead, deadARN := testenv.CreateQueue(t, c, name+"-dlq"+suffix, attrs)
+	dead, deadARN := sqstest.CreateQueue(t, c, name+"-dlq"+suffix, attrs)
 	srcAttrs := map[string]string{"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":1}`, deadARN)}
 	for k, v := range attrs {
 		srcAttrs[k] = v
 	}
-	src, _ = testenv.CreateQueue(t, c, name+suffix, srcAttrs)
+	src, _ = sqstest.CreateQueue(t, c, name+suffix, srcAttrs)
 	return src, dead
 }
 
@@ -62,9 +63,9 @@ func failAll(t *testing.T, c *sqs.Client, src, dead string, n int, fifo bool) []
 		ids = append(ids, *out.MessageId)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for testenv.QueueDepth(t, c, dead) < n {
+	for sqstest.Depth(t, c, dead) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d messages reached the dead-letter queue", testenv.QueueDepth(t, c, dead), n)
+			t.Fatalf("only %d of %d messages reached the dead-letter queue", sqstest.Depth(t, c, dead), n)
 		}
 		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &src, MaxNumberOfMessages: 10})
 		if err != nil {
@@ -125,7 +126,7 @@ func bodyN(t *testing.T, body string) int {
 func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 	for _, fifo := range []bool{false, true} {
 		t.Run(fmt.Sprint("fifo=", fifo), func(t *testing.T) {
-			c := testenv.SQSClient(t)
+			c := sqstest.Client(t)
 			ctx := context.Background()
 			src, dead := deadLetterPair(t, c, fifo)
 			const n = 23
@@ -158,7 +159,7 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 					t.Errorf("peeked message lacks body, attributes, error, count, time or group: %+v", m)
 				}
 			}
-			if got := testenv.QueueDepth(t, c, dead); got != n {
+			if got := sqstest.Depth(t, c, dead); got != n {
 				t.Fatalf("depth after Peek = %d, want %d: Peek must not consume", got, n)
 			}
 
@@ -173,8 +174,8 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 				wantDry, filter = 3, &dlq.Filter{ErrorContains: "declined"}
 			}
 			dry, err := dlq.Redrive(ctx, d, &dlq.RedriveOptions{DryRun: true})
-			if err != nil || dry.Selected != wantDry || dry.Moved != 0 || testenv.QueueDepth(t, c, dead) != n || testenv.QueueDepth(t, c, src) != 0 {
-				t.Fatalf("dry run: %+v, %v; dead %d, source %d", dry, err, testenv.QueueDepth(t, c, dead), testenv.QueueDepth(t, c, src))
+			if err != nil || dry.Selected != wantDry || dry.Moved != 0 || sqstest.Depth(t, c, dead) != n || sqstest.Depth(t, c, src) != 0 {
+				t.Fatalf("dry run: %+v, %v; dead %d, source %d", dry, err, sqstest.Depth(t, c, dead), sqstest.Depth(t, c, src))
 			}
 			filtered, err := dlq.Redrive(ctx, d, &dlq.RedriveOptions{Filter: filter, Max: 5})
 			if err != nil || filtered.Moved != 5 {
@@ -184,7 +185,7 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 			if err != nil || rest.Moved != n-5 {
 				t.Fatalf("redrive: %+v, %v", rest, err)
 			}
-			if got := testenv.QueueDepth(t, c, dead); got != 0 {
+			if got := sqstest.Depth(t, c, dead); got != 0 {
 				t.Fatalf("dead-letter queue holds %d after the redrive", got)
 			}
 			cons := dlqtest.NewConsumer()
@@ -203,9 +204,9 @@ func TestListPeekAndRedriveOnFauxqs(t *testing.T) {
 }
 
 func TestQueueWithoutSourceIsAClearError(t *testing.T) {
-	c := testenv.SQSClient(t)
+	c := sqstest.Client(t)
 	ctx := context.Background()
-	lone, _ := testenv.CreateQueue(t, c, fmt.Sprintf("lone-%d", rand.Uint32()), nil)
+	lone, _ := sqstest.CreateQueue(t, c, fmt.Sprintf("lone-%d", rand.Uint32()), nil)
 	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &lone, MessageBody: aws.String("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,13 +218,13 @@ func TestQueueWithoutSourceIsAClearError(t *testing.T) {
 		t.Fatalf("Sources: %v, want dlq.ErrNoSource", err)
 	}
 	st, err := dlq.Redrive(ctx, d, nil)
-	if !errors.Is(err, dlq.ErrNoSource) || st.Moved != 0 || testenv.QueueDepth(t, c, lone) != 1 {
-		t.Fatalf("Redrive: %+v, %v; depth %d", st, err, testenv.QueueDepth(t, c, lone))
+	if !errors.Is(err, dlq.ErrNoSource) || st.Moved != 0 || sqstest.Depth(t, c, lone) != 1 {
+		t.Fatalf("Redrive: %+v, %v; depth %d", st, err, sqstest.Depth(t, c, lone))
 	}
 }
 
 func TestMissingQueuesAreNotFound(t *testing.T) {
-	c := testenv.SQSClient(t)
+	c := sqstest.Client(t)
 	ctx := context.Background()
 	base := testenv.SQS(t)
 	if _, err := sqsdlq.Open(ctx, c, base+"/000000000000/no-such-queue", nil); !errors.Is(err, dlq.ErrNotFound) {
@@ -252,7 +253,7 @@ func TestMissingQueuesAreNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err = dlq.Redrive(ctx, d, nil)
-	if !errors.Is(err, dlq.ErrNotFound) || st.Moved != 0 || testenv.QueueDepth(t, c, dead) != 3 {
-		t.Fatalf("redrive to a deleted source: %+v, %v; dead-letter depth %d, want 3", st, err, testenv.QueueDepth(t, c, dead))
+	if !errors.Is(err, dlq.ErrNotFound) || st.Moved != 0 || sqstest.Depth(t, c, dead) != 3 {
+		t.Fatalf("redrive to a deleted source: %+v, %v; dead-letter depth %d, want 3", st, err, sqstest.Depth(t, c, dead))
 	}
 }

@@ -1,4 +1,7 @@
-package testenv
+// Package sqstest gives tests an SQS client for the test run's fauxqs server
+// and queues on it. It is apart from testenv so only tests that use SQS
+// link the AWS SDK.
+package sqstest
 
 import (
 	"context"
@@ -11,14 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/eventfn/eventfn/internal/testenv"
 )
 
-// SQSClient returns an SQS client for the test run's fauxqs server
+// Client returns an SQS client for the test run's fauxqs server
 // (AWS_ENDPOINT_URL_SQS points it there), skipping or failing the test as
-// SQS does when the server is not running.
-func SQSClient(t testing.TB) *sqs.Client {
+// testenv.SQS does when the server is not running.
+func Client(t testing.TB) *sqs.Client {
 	t.Helper()
-	SQS(t)
+	testenv.SQS(t)
 	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +44,7 @@ func CreateQueue(t testing.TB, c *sqs.Client, name string, attrs map[string]stri
 	name = fmt.Sprintf("%s-%d%s", name, rand.Uint32(), suffix)
 	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err != nil {
-		t.Fatalf("testenv: CreateQueue %s: %v", name, err)
+		t.Fatalf("sqstest: CreateQueue %s: %v", name, err)
 	}
 	qa, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
 	if err != nil {
@@ -49,8 +54,8 @@ func CreateQueue(t testing.TB, c *sqs.Client, name string, attrs map[string]stri
 	return *out.QueueUrl, qa.Attributes["QueueArn"]
 }
 
-// QueueDepth returns the messages in the queue at url, visible or not.
-func QueueDepth(t testing.TB, c *sqs.Client, url string) int {
+// Depth returns the messages in the queue at url, visible or not.
+func Depth(t testing.TB, c *sqs.Client, url string) int {
 	t.Helper()
 	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{
 		types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
