@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/eventfn/eventfn/handler"
@@ -75,6 +76,17 @@ type tracer struct {
 	last     atomic.Pointer[spanName] // the last queue's span name
 }
 
+// startBuf holds what one span start passes the tracer.
+type startBuf struct {
+	attrs []attribute.KeyValue
+	opts  []trace.SpanStartOption
+	links [1]trace.Link
+}
+
+var startBufs = sync.Pool{New: func() any {
+	return &startBuf{attrs: make([]attribute.KeyValue, 0, 8), opts: make([]trace.SpanStartOption, 0, 3)}
+}}
+
 type spanName struct{ queue, dest, name string }
 
 // names returns the destination and span name of queue, from the last
@@ -94,8 +106,10 @@ func (t *tracer) handle(ctx context.Context, h handler.Handler, m *handler.Messa
 		return h.Handle(ctx, m)
 	}
 	dest, name := t.names(m.Queue)
-	attrs := make([]attribute.KeyValue, 0, 8)
-	attrs = append(attrs,
+	// The SDK copies attributes and options while starting the span, so
+	// the buffers holding them go back to the pool once Start returns.
+	sb := startBufs.Get().(*startBuf)
+	sb.attrs = append(sb.attrs[:0],
 		messagingSystem(m.Source),
 		semconv.MessagingOperationTypeProcess,
 		semconv.MessagingOperationName("process"),
@@ -104,18 +118,22 @@ func (t *tracer) handle(ctx context.Context, h handler.Handler, m *handler.Messa
 		semconv.MessagingMessageBodySize(len(m.Body)),
 	)
 	if b := handler.BatchFrom(ctx); b != nil {
-		attrs = append(attrs, semconv.MessagingBatchMessageCount(len(b.Messages())))
+		sb.attrs = append(sb.attrs, semconv.MessagingBatchMessageCount(len(b.Messages())))
 	}
-	sopts := make([]trace.SpanStartOption, 2, 3)
-	sopts[0], sopts[1] = consumerKind, trace.WithAttributes(attrs...)
+	sb.opts = append(sb.opts[:0], consumerKind, trace.WithAttributes(sb.attrs...))
 	parent := ctx
 	if pc := ProducerSpanContext(m); pc.IsValid() {
-		sopts = append(sopts, trace.WithLinks(trace.Link{SpanContext: pc}))
+		sb.links[0] = trace.Link{SpanContext: pc}
+		sb.opts = append(sb.opts, trace.WithLinks(sb.links[:]...))
 		if !t.linkOnly && !trace.SpanContextFromContext(ctx).IsValid() {
 			parent = trace.ContextWithRemoteSpanContext(ctx, pc)
 		}
 	}
-	ctx, span := t.t.Start(parent, name, sopts...)
+	ctx, span := t.t.Start(parent, name, sb.opts...)
+	clear(sb.opts)
+	clear(sb.attrs)
+	sb.links[0] = trace.Link{}
+	startBufs.Put(sb)
 	defer func() {
 		if v := recover(); v != nil {
 			perr := &handler.PanicError{Value: v}

@@ -3,6 +3,8 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,5 +219,44 @@ func TestTracingExporterThatBlocksOrFailsNeverTouchesTheMessage(t *testing.T) {
 				t.Errorf("200 messages took %v with a %s exporter", took, tc.name)
 			}
 		})
+	}
+}
+
+// The span-start buffers are pooled: each span must carry its own
+// message's attributes and links, never those of a span started before it
+// or beside it.
+func TestTracingConcurrentSpansKeepTheirOwnAttributes(t *testing.T) {
+	tp, rec := newTracing(t)
+	h := middleware.Tracing(&middleware.TracingOptions{TracerProvider: tp})(handler.HandlerFunc(func(context.Context, *handler.Message) error { return nil }))
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m := msg(fmt.Sprintf("m-%d-%d", w, i))
+				if i%2 == 0 {
+					m.Attributes = map[string]string{"traceparent": traceparent}
+				}
+				_ = h.Handle(context.Background(), m)
+			}
+		})
+	}
+	wg.Wait()
+	spans := rec.Ended()
+	if len(spans) != workers*each {
+		t.Fatalf("%d spans, want %d", len(spans), workers*each)
+	}
+	for _, s := range spans {
+		id := attrMap(s.Attributes())["messaging.message.id"].AsString()
+		var w, i int
+		if _, err := fmt.Sscanf(id, "m-%d-%d", &w, &i); err != nil {
+			t.Fatalf("span with message id %q: %v", id, err)
+		}
+		if want := 1 - i%2; len(s.Links()) != want {
+			t.Errorf("%s: %d links, want %d", id, len(s.Links()), want)
+		}
+		if len(s.Attributes()) != 6 {
+			t.Errorf("%s: %d attributes, want 6: %v", id, len(s.Attributes()), s.Attributes())
+		}
 	}
 }
