@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Measures what issue 3 asks of the AWS Lambda function (examples/aws-sqs):
-#   1. the stripped bootstrap's size with both stores linked (arm64 and amd64);
+# Measures the AWS Lambda function (examples/aws-sqs):
+#   1. the stripped bootstrap's size with both stores and the middleware stack
+#      linked (arm64 and amd64);
 #   2. process start to ready for work (first GET .../invocation/next against a
-#      stub Runtime API), with the Redis store and with the DynamoDB store;
+#      stub Runtime API), with the Redis store and with the DynamoDB store,
+#      taking turns with the bare aws-lambda-go function (testdata/bare);
 #   3. a warm invocation with a 10-record batch on Redis under the Runtime
 #      Interface Emulator. The functions take turns, one invocation each per
 #      round, and the script reports medians: a bare aws-lambda-go function
@@ -11,16 +13,28 @@
 #      no-op handler (testdata/noop), and the example. The overhead is the
 #      no-op function less the bare store function, round by round.
 # Starts its own redis-server and installs aws-lambda-rie (scripts/services).
+# With -latency 1ms the functions and benchmarks reach Redis through
+# Toxiproxy (scripts/toxiproxy.sh), each round trip longer by that
+# much, as over a real network.
 #
-# Usage: scripts/bench-lambda.sh [iterations, default 500]
+# Usage: scripts/bench-lambda.sh [-latency 1ms] [iterations, default 500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 trap stop_all EXIT
+take_latency "$@" || exit 2
+set -- ${REST[@]+"${REST[@]}"}
 N=${1:-500}
 
 source scripts/services/redis.sh
 source scripts/services/rie.sh
+network="loopback"
+if [[ -n $LATENCY_MS ]]; then
+	source scripts/toxiproxy.sh
+	proxy_port=$(toxiproxy_latency redis "$EVENTFN_REDIS_PORT" "$LATENCY_MS")
+	export EVENTFN_REDIS_URL="redis://127.0.0.1:$proxy_port/0"
+	network="Redis ${LATENCY_MS} ms away (Toxiproxy)"
+fi
 export EVENTFN_REQUIRE_SERVICES=1
 
 out=$(mktemp -d)
@@ -44,17 +58,16 @@ bare=$(ns 'WarmInvoke/bare-function-10-records')
 full=$(ns 'WarmInvoke/10-records-redis')
 store=$(ns 'StoreRoundTrips')
 user=$(ns 'InProcess10/orders-handler-alone')
-cold_redis=$(awk '$1 ~ /ColdStart\/redis/ { print $5; exit }' "$out/bench.txt")
-cold_ddb=$(awk '$1 ~ /ColdStart\/dynamodb/ { print $5; exit }' "$out/bench.txt")
 
 cat <<REPORT
-== examples/aws-sqs Lambda numbers ($(go env GOVERSION), $(nproc) CPUs, $N iterations) ==
-bootstrap size, stripped, both stores (limit 25 MB):
+== examples/aws-sqs Lambda numbers ($(go env GOVERSION), $(nproc) CPUs, $N iterations, $network) ==
+bootstrap size, stripped, both stores and the middleware stack (target 20 MB):
   arm64: $(size "$out/bootstrap-arm64")
   amd64: $(size "$out/bootstrap-amd64")
-process start to ready for work (limit 12 ms):
-  redis store:    ${cold_redis} ms
-  dynamodb store: ${cold_ddb} ms (loads the AWS config at start)
+process start to ready for work, taking turns with a bare aws-lambda-go function (medians; target 8 ms):
+  bare aws-lambda-go function: $(pm "$(metric ColdStart bare-ms)")
+  redis store:                 $(pm "$(metric ColdStart redis-ms)"), $(pm "$(metric ColdStart redis-minus-bare-ms)") more than bare
+  dynamodb store:              $(pm "$(metric ColdStart dynamodb-ms)"), $(pm "$(metric ColdStart dynamodb-minus-bare-ms)") more than bare (loads the AWS config at start)
 warm invocation, 10-record batch, Redis, under aws-lambda-rie, functions taking turns (medians):
   bare aws-lambda-go function:                 $(pm "$(metric WarmInvoke/paired bare-ms)")
   bare function + the store's 2 round trips:   $(pm "$(metric WarmInvoke/paired bare+store-ms)")

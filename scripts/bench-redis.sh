@@ -59,42 +59,13 @@ if [[ -n ${EVENTFN_BENCH_PIN:-} ]]; then
 	pin=(taskset -c "0-$((last - 1))")
 	log "redis-server pinned to CPU $last, the clients to CPUs 0-$((last - 1))"
 fi
-latency=
-args=()
-while (($#)); do
-	case $1 in
-	-latency | --latency) latency=${2:?-latency needs a value}; shift 2 ;;
-	-latency=* | --latency=*) latency=${1#*=}; shift ;;
-	*) args+=("$1"); shift ;;
-	esac
-done
-latency_ms=
-if [[ -n $latency ]]; then
-	latency_ms=${latency%ms}
-	if [[ ! $latency_ms =~ ^[1-9][0-9]*$ ]]; then
-		log "-latency takes whole milliseconds (Toxiproxy's latency toxic), such as 1ms; got $latency"
-		exit 2
-	fi
-fi
+take_latency "$@" || exit 2
+args=(${REST[@]+"${REST[@]}"})
+latency_ms=$LATENCY_MS
 source scripts/services/redis.sh
 if [[ -n $latency_ms ]]; then
-	toxiproxy_version=v2.5.0
-	toxiproxy=$EVENTFN_CACHE/toxiproxy-$toxiproxy_version/server
-	if [[ ! -x $toxiproxy ]]; then
-		log "installing toxiproxy-server $toxiproxy_version"
-		GOBIN=$(dirname "$toxiproxy") go install "github.com/Shopify/toxiproxy/v2/cmd/server@$toxiproxy_version"
-	fi
-	api_port=$(free_port)
-	start_bg toxiproxy "$toxiproxy" -host 127.0.0.1 -port "$api_port"
-	wait_port 127.0.0.1 "$api_port" 20 toxiproxy
-	api=http://127.0.0.1:$api_port
-	proxy_port=$(free_port)
-	curl -fsS -o /dev/null -X POST "$api/proxies" \
-		-d "{\"name\":\"redis\",\"listen\":\"127.0.0.1:$proxy_port\",\"upstream\":\"127.0.0.1:$EVENTFN_REDIS_PORT\"}"
-	curl -fsS -o /dev/null -X POST "$api/proxies/redis/toxics" \
-		-d "{\"name\":\"latency\",\"type\":\"latency\",\"stream\":\"downstream\",\"attributes\":{\"latency\":$latency_ms,\"jitter\":0}}"
-	wait_port 127.0.0.1 "$proxy_port" 20 toxiproxy
-	log "toxiproxy: 127.0.0.1:$proxy_port -> redis 127.0.0.1:$EVENTFN_REDIS_PORT, ${latency_ms}ms latency downstream"
+	source scripts/toxiproxy.sh
+	proxy_port=$(toxiproxy_latency redis "$EVENTFN_REDIS_PORT" "$latency_ms")
 	args=(-proxy-url "redis://127.0.0.1:$proxy_port/0" -latency "${latency_ms}ms" "${args[@]}")
 fi
 # -flush: the server is ours, so each measurement may start from an empty

@@ -40,6 +40,28 @@ wait_port() {
 	return 1
 }
 
+# take_latency ARGS... sets LATENCY_MS from a -latency flag in ARGS (whole
+# milliseconds such as 1ms: Toxiproxy's latency toxic has no finer unit),
+# empty without one, and REST to the other arguments in order; it fails on
+# a bad value.
+take_latency() {
+	LATENCY_MS=
+	REST=()
+	local v
+	while (($#)); do
+		case $1 in
+		-latency | --latency) v=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
+		-latency=* | --latency=*) v=${1#*=}; shift ;;
+		*) REST+=("$1"); shift; continue ;;
+		esac
+		LATENCY_MS=${v%ms}
+		if [[ ! $LATENCY_MS =~ ^[1-9][0-9]*$ ]]; then
+			log "-latency takes whole milliseconds (Toxiproxy's latency toxic), such as 1ms; got '$v'"
+			return 2
+		fi
+	done
+}
+
 # start_bg NAME CMD... starts CMD in the background, logging to $EVENTFN_LOGS/NAME.log,
 # and remembers it so stop_all ends it.
 start_bg() {

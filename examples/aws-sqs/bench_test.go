@@ -5,7 +5,8 @@ package main_test
 //
 //   - BenchmarkColdStart: process start of the real bootstrap binary to its
 //     first request for work (GET .../invocation/next) against a stub
-//     Runtime API, per store.
+//     Runtime API, per store, taking turns with the bare aws-lambda-go
+//     function (testdata/bare) as the reference.
 //   - BenchmarkWarmInvoke: warm invocations under the Runtime Interface
 //     Emulator. Its "paired" case is the measure of the overhead: four
 //     functions take turns on 10-record batches, a bare aws-lambda-go
@@ -38,8 +39,16 @@ import (
 	"github.com/eventfn/eventfn/internal/testenv"
 )
 
+// BenchmarkColdStart times process start to the first request for work of
+// the bare function, the example on Redis and the example on DynamoDB
+// (which loads the AWS configuration at start), and the example's extra
+// time over the bare function.
 func BenchmarkColdStart(b *testing.B) {
 	bin := benchBootstrap(b)
+	bare := filepath.Join(buildDir, "bare")
+	if err := testenv.BuildLambdaTo("testdata/bare", bare, runtimeArch()); err != nil {
+		b.Fatal(err)
+	}
 	ready := make(chan time.Time, 1)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,35 +63,40 @@ func BenchmarkColdStart(b *testing.B) {
 	})}
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
-
-	for _, st := range []struct {
-		name string
-		env  []string
-	}{
-		{"redis", []string{"EVENTFN_STORE=redis", "EVENTFN_REDIS_URL=redis://127.0.0.1:1/0"}},
-		{"dynamodb", []string{"EVENTFN_STORE=dynamodb", "EVENTFN_DYNAMODB_TABLE=idem", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x"}},
-	} {
-		b.Run(st.name, func(b *testing.B) {
-			var total time.Duration
-			for b.Loop() {
-				cmd := exec.Command(bin)
-				cmd.Env = append([]string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=orders", "PATH=/usr/bin:/bin"}, st.env...)
-				start := time.Now()
-				if err := cmd.Start(); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case at := <-ready:
-					total += at.Sub(start)
-				case <-time.After(10 * time.Second):
-					b.Fatal("the function never asked for work")
-				}
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms-to-ready")
-		})
+	start := func(bin string, env ...string) float64 {
+		cmd := exec.Command(bin)
+		cmd.Env = append([]string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=orders", "PATH=/usr/bin:/bin"}, env...)
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		select {
+		case at := <-ready:
+			return float64(at.Sub(t0).Microseconds()) / 1000
+		case <-time.After(10 * time.Second):
+			b.Fatalf("%s never asked for work", bin)
+		}
+		return 0
 	}
+	redisEnv := []string{"EVENTFN_STORE=redis", "EVENTFN_REDIS_URL=redis://127.0.0.1:1/0"}
+	ddbEnv := []string{"EVENTFN_STORE=dynamodb", "EVENTFN_DYNAMODB_TABLE=idem", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x"}
+	// The three binaries take turns, one start each per round, so the
+	// machine's drift weighs on all alike; the example's extra start time
+	// is the median of its differences from the bare function within a
+	// round.
+	var m medians
+	for b.Loop() {
+		t0 := start(bare)
+		r := start(bin, redisEnv...)
+		d := start(bin, ddbEnv...)
+		m.add("bare-ms", t0)
+		m.add("redis-ms", r)
+		m.add("dynamodb-ms", d)
+		m.add("redis-minus-bare-ms", r-t0)
+		m.add("dynamodb-minus-bare-ms", d-t0)
+	}
+	m.report(b)
 }
 
 func BenchmarkWarmInvoke(b *testing.B) {
@@ -142,7 +156,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	// Lambda.Invoke, and the example (the overhead plus the orders handler's
 	// work).
 	b.Run("paired", func(b *testing.B) {
-		var tBare, tStore, tNoop, tFull, diffNoop, diffFunc, diff []float64
+		var m medians
 		timed := func(fn *testenv.Function) float64 {
 			payload := newBatch()
 			start := time.Now()
@@ -157,22 +171,19 @@ func BenchmarkWarmInvoke(b *testing.B) {
 			return float64(el.Nanoseconds()) / 1e6
 		}
 		for b.Loop() {
-			tBare = append(tBare, timed(fb))
+			m.add("bare-ms", timed(fb))
 			s := timed(fs)
 			n := timed(fNoop)
 			nf := timed(fNoopFunc)
 			full := timed(f)
-			diffFunc = append(diffFunc, nf-s)
-			tStore, tNoop, tFull = append(tStore, s), append(tNoop, n), append(tFull, full)
-			diffNoop, diff = append(diffNoop, n-s), append(diff, full-s)
+			m.add("bare+store-ms", s)
+			m.add("noop-ms", n)
+			m.add("example-ms", full)
+			m.add("overhead-ms", n-s)
+			m.add("overhead-handlerfunc-ms", nf-s)
+			m.add("example-minus-bare+store-ms", full-s)
 		}
-		b.ReportMetric(median(tBare), "bare-ms")
-		b.ReportMetric(median(tStore), "bare+store-ms")
-		b.ReportMetric(median(tNoop), "noop-ms")
-		b.ReportMetric(median(tFull), "example-ms")
-		b.ReportMetric(median(diffNoop), "overhead-ms")
-		b.ReportMetric(median(diffFunc), "overhead-handlerfunc-ms")
-		b.ReportMetric(median(diff), "example-minus-bare+store-ms")
+		m.report(b)
 	})
 	b.Run("10-records-redis", func(b *testing.B) {
 		for b.Loop() {
@@ -216,6 +227,29 @@ func BenchmarkStoreRoundTrips(b *testing.B) {
 				b.Fatalf("complete %d: %v", i, err)
 			}
 		}
+	}
+}
+
+// medians collects samples per metric, in the order first added, and
+// reports the median of each.
+type medians struct {
+	names []string
+	vals  map[string][]float64
+}
+
+func (m *medians) add(name string, v float64) {
+	if m.vals == nil {
+		m.vals = map[string][]float64{}
+	}
+	if _, ok := m.vals[name]; !ok {
+		m.names = append(m.names, name)
+	}
+	m.vals[name] = append(m.vals[name], v)
+}
+
+func (m *medians) report(b *testing.B) {
+	for _, n := range m.names {
+		b.ReportMetric(median(m.vals[n]), n)
 	}
 }
 
