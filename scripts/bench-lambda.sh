@@ -17,6 +17,9 @@
 # Toxiproxy (scripts/toxiproxy.sh), each round trip longer by that
 # much, as over a real network.
 #
+# EVENTFN_BENCH_NOOP_REF=path adds that build of testdata/noop (of another
+# commit, say) to the warm rounds and reports this build less it.
+#
 # Usage: scripts/bench-lambda.sh [-latency 1ms] [iterations, default 500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,7 +77,8 @@ warm invocation, 10-record batch, Redis, under aws-lambda-rie, functions taking 
   eventfn adapter + idempotency, no-op handler: $(pm "$(metric WarmInvoke/paired noop-ms)")
   example (orders handler):                    $(pm "$(metric WarmInvoke/paired example-ms)")
   => adapter + idempotency overhead (no-op less bare+store, per round): $(pm "$(metric WarmInvoke/paired overhead-ms)") (target 0.1 ms)
-     the same started with lambda.StartHandlerFunc(Lambda.Invoke), not sqs.Start: $(pm "$(metric WarmInvoke/paired overhead-handlerfunc-ms)")
+     the same started with lambda.StartHandlerFunc(Lambda.Invoke), not sqs.Start: $(pm "$(metric WarmInvoke/paired overhead-handlerfunc-ms)")${EVENTFN_BENCH_NOOP_REF:+
+     the no-op function less EVENTFN_BENCH_NOOP_REF, per round: $(pm "$(metric WarmInvoke/paired noop-minus-ref-ms)")}
      example less bare+store, per round (overhead + the orders handler's work): $(pm "$(metric WarmInvoke/paired example-minus-bare+store-ms)")
 the same, measured one function after another (drift between runs included;
 the round trips and the handler in a hot loop, cheaper than inside a function):

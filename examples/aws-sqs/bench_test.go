@@ -124,7 +124,15 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	fNoopFunc := testenv.StartFunction(b, noop, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-noopfunc-%d", time.Now().UnixNano()), "NOOP_START=handlerfunc")
 	ctx := context.Background()
 	empty := []byte(`{"Records":[]}`)
-	for _, fn := range []*testenv.Function{f, fb, fs, fNoop, fNoopFunc} { // cold starts outside the loops
+	fns := []*testenv.Function{f, fb, fs, fNoop, fNoopFunc}
+	// EVENTFN_BENCH_NOOP_REF names another build of testdata/noop (say, of
+	// an older commit) to take turns with this one in the paired case.
+	var fRef *testenv.Function
+	if ref := os.Getenv("EVENTFN_BENCH_NOOP_REF"); ref != "" {
+		fRef = testenv.StartFunction(b, ref, "EVENTFN_REDIS_URL="+redisURL, fmt.Sprintf("EVENTFN_SCOPE=bench-noopref-%d", time.Now().UnixNano()))
+		fns = append(fns, fRef)
+	}
+	for _, fn := range fns { // cold starts outside the loops
 		if _, err := fn.Invoke(ctx, empty); err != nil {
 			b.Fatal(err)
 		}
@@ -154,7 +162,8 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	// function: the no-op eventfn function (the adapter + idempotency
 	// overhead), the same started through lambda.StartHandlerFunc with
 	// Lambda.Invoke, and the example (the overhead plus the orders handler's
-	// work).
+	// work); with EVENTFN_BENCH_NOOP_REF, also the no-op function less the
+	// reference build, the two going first in alternate rounds.
 	b.Run("paired", func(b *testing.B) {
 		var m medians
 		timed := func(fn *testenv.Function) float64 {
@@ -173,7 +182,18 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		for b.Loop() {
 			m.add("bare-ms", timed(fb))
 			s := timed(fs)
-			n := timed(fNoop)
+			var n, ref float64
+			switch {
+			case fRef == nil:
+				n = timed(fNoop)
+			case len(m.vals["noop-ms"])%2 == 0: // alternate which goes first
+				n, ref = timed(fNoop), timed(fRef)
+			default:
+				ref, n = timed(fRef), timed(fNoop)
+			}
+			if fRef != nil {
+				m.add("noop-minus-ref-ms", n-ref)
+			}
 			nf := timed(fNoopFunc)
 			full := timed(f)
 			m.add("bare+store-ms", s)
